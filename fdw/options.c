@@ -1,0 +1,239 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *		  The options of pg_meminfo_fdw: their validator, so mistakes fail at
+ *		  CREATE or ALTER rather than at SELECT, and how a scan resolves them.
+ *
+ * Server options:
+ *		socket	absolute path of the sidecar's socket; by default
+ *				<first unix_socket_directories entry>/.s.PGMEMINFO.<port>/sidecar.sock
+ *		timeout	seconds to wait for the sidecar to answer (default 10)
+ * Foreign table options:
+ *		kind	"smaps" (one row per mapping) or "summary" (one per process)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <sys/un.h>
+
+#include "access/reloptions.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
+
+#include "pg_meminfo.h"
+
+PG_FUNCTION_INFO_V1(pg_meminfo_fdw_validator);
+
+/* A valid option and the catalog it may appear in. */
+struct MeminfoOption
+{
+	const char *optname;
+	Oid			optcontext;		/* ForeignServerRelationId, ... */
+};
+
+static const struct MeminfoOption valid_options[] = {
+	{"socket", ForeignServerRelationId},
+	{"timeout", ForeignServerRelationId},
+	{"kind", ForeignTableRelationId},
+	{NULL, InvalidOid}
+};
+
+static bool
+is_valid_option(const char *name, Oid context)
+{
+	const struct MeminfoOption *opt;
+
+	for (opt = valid_options; opt->optname; opt++)
+		if (context == opt->optcontext && strcmp(opt->optname, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+report_invalid_option(const char *name, Oid context)
+{
+	const struct MeminfoOption *opt;
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (opt = valid_options; opt->optname; opt++)
+		if (context == opt->optcontext)
+			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", opt->optname);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", name),
+			 names.len > 0
+			 ? errhint("Valid options in this context are: %s.", names.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+static MeminfoKind
+parse_kind(const char *value)
+{
+	if (strcmp(value, "smaps") == 0)
+		return MEMINFO_KIND_SMAPS;
+	if (strcmp(value, "summary") == 0)
+		return MEMINFO_KIND_SUMMARY;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"kind\": \"%s\"", value),
+			 errhint("Valid values are \"smaps\" (one row per mapping) and \"summary\" (one row per process).")));
+	return MEMINFO_KIND_SMAPS;	/* keep compiler quiet */
+}
+
+static int
+parse_timeout_ms(const char *value)
+{
+	char	   *end;
+	double		seconds;
+
+	errno = 0;
+	seconds = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || isnan(seconds) ||
+		seconds <= 0 || seconds > 86400)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"timeout\": \"%s\"", value),
+				 errhint("Give a number of seconds greater than 0 and at most 86400, such as '10' or '0.5'.")));
+	return Max(1, (int) ceil(seconds * 1000));
+}
+
+static void
+check_socket_path(const char *value)
+{
+	struct sockaddr_un addr;
+
+	if (value[0] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"socket\": \"%s\"", value),
+				 errhint("Give the absolute path of the sidecar's socket file.")));
+	if (strlen(value) >= sizeof(addr.sun_path))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"socket\": path is too long"),
+				 errdetail("Unix socket paths are limited to %d bytes.",
+						   (int) sizeof(addr.sun_path) - 1)));
+}
+
+/*
+ * Validate the options given to a pg_meminfo_fdw object.  Called for every
+ * CREATE and ALTER of the wrapper, server, user mapping and foreign table.
+ */
+Datum
+pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options_list = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+	bool		have_kind = false;
+	bool		have_socket = false;
+	bool		have_timeout = false;
+
+	foreach(cell, options_list)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		bool	   *seen;
+
+		if (!is_valid_option(def->defname, catalog))
+			report_invalid_option(def->defname, catalog);
+
+		if (strcmp(def->defname, "kind") == 0)
+			seen = &have_kind;
+		else if (strcmp(def->defname, "socket") == 0)
+			seen = &have_socket;
+		else
+			seen = &have_timeout;
+		if (*seen)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("conflicting or redundant options"),
+					 errdetail("Option \"%s\" is given more than once.", def->defname)));
+		*seen = true;
+
+		if (strcmp(def->defname, "kind") == 0)
+			(void) parse_kind(defGetString(def));
+		else if (strcmp(def->defname, "socket") == 0)
+			check_socket_path(defGetString(def));
+		else
+			(void) parse_timeout_ms(defGetString(def));
+	}
+
+	if (catalog == ForeignTableRelationId && !have_kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"kind\" is required for a pg_meminfo foreign table"),
+				 errhint("Add OPTIONS (kind 'smaps') for one row per mapping or OPTIONS (kind 'summary') for one row per process.")));
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * The default socket path, derived from the cluster's own settings exactly
+ * as the sidecar derives it.
+ */
+static char *
+default_socket_path(void)
+{
+	char	   *rawstring = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
+	List	   *dirs;
+	char	   *dir;
+	char	   *path;
+
+	if (!SplitDirectoriesString(rawstring, ',', &dirs) || dirs == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("cannot derive the pg_meminfo sidecar socket path"),
+				 errdetail("unix_socket_directories is empty."),
+				 errhint("Set the socket path with ALTER SERVER pg_meminfo OPTIONS (ADD socket '/path/to/socket').")));
+	dir = (char *) linitial(dirs);
+	if (is_absolute_path(dir))
+		path = psprintf("%s/.s.PGMEMINFO.%d/sidecar.sock", dir, PostPortNumber);
+	else
+		path = psprintf("%s/%s/.s.PGMEMINFO.%d/sidecar.sock", DataDir, dir, PostPortNumber);
+	return path;
+}
+
+const char *
+meminfo_kind_path(MeminfoKind kind)
+{
+	return kind == MEMINFO_KIND_SMAPS ? "/v1/smaps" : "/v1/summary";
+}
+
+/* Resolve the options of a foreign table and its server. */
+void
+meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	List	   *options = list_concat_copy(server->options, table->options);
+	ListCell   *cell;
+
+	opts->kind = MEMINFO_KIND_SMAPS;
+	opts->socket_path = NULL;
+	opts->timeout_ms = MEMINFO_DEFAULT_TIMEOUT_MS;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "kind") == 0)
+			opts->kind = parse_kind(defGetString(def));
+		else if (strcmp(def->defname, "socket") == 0)
+			opts->socket_path = defGetString(def);
+		else if (strcmp(def->defname, "timeout") == 0)
+			opts->timeout_ms = parse_timeout_ms(defGetString(def));
+	}
+	if (opts->socket_path == NULL)
+		opts->socket_path = default_socket_path();
+}

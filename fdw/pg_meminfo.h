@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_meminfo.h
+ *		  Declarations shared by the pieces of the pg_meminfo foreign data
+ *		  wrapper: options, pid pushdown and the sidecar client.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MEMINFO_H
+#define PG_MEMINFO_H
+
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+
+/* Most pids sent to the sidecar; a longer list is filtered locally instead. */
+#define MEMINFO_MAX_PUSHED_PIDS 1000
+
+/* Inactivity timeout when the server has no "timeout" option, in ms. */
+#define MEMINFO_DEFAULT_TIMEOUT_MS 10000
+
+/* What a foreign table reads: one row per mapping, or one per process. */
+typedef enum MeminfoKind
+{
+	MEMINFO_KIND_SMAPS,
+	MEMINFO_KIND_SUMMARY
+} MeminfoKind;
+
+/* The options of one foreign table and its server, resolved. */
+typedef struct MeminfoOptions
+{
+	MeminfoKind kind;			/* table option "kind" */
+	char	   *socket_path;	/* server option "socket", or the default */
+	int			timeout_ms;		/* server option "timeout", in ms */
+} MeminfoOptions;
+
+/* options.c */
+extern void meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts);
+extern const char *meminfo_kind_path(MeminfoKind kind);
+
+/* pid_filter.c */
+extern Expr *meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,
+									 AttrNumber pid_attno);
+extern ExprState *meminfo_init_pid_expr(Expr *clause, PlanState *ps,
+										bool *is_array);
+extern List *meminfo_eval_pids(ExprState *state, bool is_array,
+							   ExprContext *econtext, bool *no_rows);
+
+/* sidecar_client.c */
+typedef struct SidecarConn SidecarConn;
+
+extern SidecarConn *sidecar_open(const char *socket_path, int timeout_ms);
+extern void sidecar_request(SidecarConn *conn, const char *target);
+extern int	sidecar_read_body(SidecarConn *conn, char *buf, int minread,
+							  int maxread);
+
+#endif							/* PG_MEMINFO_H */
