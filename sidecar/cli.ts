@@ -1,0 +1,84 @@
+/** The pg-meminfo command line. */
+import { Command, Option } from "commander";
+import { poolConfig } from "./lib/conninfo.js";
+import { SidecarError } from "./lib/errors.js";
+import { SocketDirError } from "./lib/socket-dir.js";
+import { closeOnSignals, startServer } from "./server.js";
+
+interface SidecarFlags {
+  database?: string;
+  socket?: string;
+  logLevel: string;
+}
+
+const SIDECAR_HELP = `
+The sidecar reads /proc/PID/smaps of the cluster's processes for the pg_meminfo foreign data wrapper.
+It must run as the operating system user that owns the cluster (usually postgres) and refuses to run
+as root.
+
+Socket: by default <first unix_socket_directories entry>/.s.PGMEMINFO.<port>/sidecar.sock, read from
+the cluster it connects to. The .s.PGMEMINFO.<port> directory is created with mode 0700 and the socket
+with mode 0600, so only the cluster's OS user can reach it. With --socket, give the same path in the
+foreign server's socket option.
+
+Database: a libpq connection string ("host=/var/run/postgresql port=5432 dbname=postgres" or a
+postgresql:// URI). Without --database, the PGHOST, PGPORT, PGUSER and PGDATABASE environment
+variables apply. The role needs no special privileges beyond reading pg_stat_activity and pg_roles;
+reading data_directory needs a superuser or pg_read_all_settings.
+
+Examples:
+  pg-meminfo sidecar --database "host=/var/run/postgresql port=5432 dbname=postgres"
+  PGHOST=/tmp PGPORT=5499 pg-meminfo sidecar --log-level debug`;
+
+export function program(): Command {
+  const cli = new Command("pg-meminfo").description("per-backend memory diagnostics for PostgreSQL");
+  cli
+    .command("sidecar")
+    .description("serve /proc memory rows to the pg_meminfo foreign data wrapper on a Unix socket")
+    .option(
+      "--database <conninfo>",
+      "connection to the cluster (default: PGHOST, PGPORT, PGUSER, PGDATABASE)",
+    )
+    .option("--socket <path>", "socket file path (default: derived from the cluster's settings, see below)")
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+        .default("info"),
+    )
+    .addHelpText("after", SIDECAR_HELP)
+    .action(runSidecar);
+  return cli;
+}
+
+async function runSidecar(flags: SidecarFlags): Promise<void> {
+  if (process.getuid?.() === 0) {
+    fail(
+      "the sidecar must not run as root",
+      "Run it as the operating system user that owns the cluster, e.g. runuser -u postgres -- pg-meminfo sidecar.",
+    );
+    return;
+  }
+  let pool: ReturnType<typeof poolConfig>;
+  try {
+    pool = poolConfig(flags.database);
+  } catch (err) {
+    fail(`invalid --database: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    const server = await startServer({ pool, socket: flags.socket, logLevel: flags.logLevel });
+    server.app.log.info({ socket: server.socket }, "sidecar listening");
+    closeOnSignals(server);
+  } catch (err) {
+    if (err instanceof SocketDirError) fail(err.message, err.hint);
+    else if (err instanceof SidecarError) fail(err.message, [err.detail, err.hint].filter(Boolean).join(" "));
+    else fail((err as Error).message);
+  }
+}
+
+function fail(message: string, hint?: string): void {
+  process.stderr.write(`pg-meminfo: ${message}\n${hint ? `${hint}\n` : ""}`);
+  process.exitCode = 1;
+}
+
+await program().parseAsync(process.argv);

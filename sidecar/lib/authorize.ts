@@ -1,0 +1,34 @@
+/** Whether the calling role may read other backends' memory: superuser or privileges of pg_read_all_stats. */
+import { databaseError } from "./database-error.js";
+import { ForbiddenError } from "./errors.js";
+import type { Queryable } from "./queryable.js";
+
+const ALLOWED_QUERY =
+  "SELECT r.rolsuper OR pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE') AS allowed, r.rolname " +
+  "FROM pg_roles r WHERE r.oid = $1";
+
+const MESSAGE = "permission denied: must be superuser or have the privileges of pg_read_all_stats";
+
+/** Resolves when the role (an OID in decimal) is allowed; throws FORBIDDEN otherwise. */
+export async function authorize(db: Queryable, roleOid: string): Promise<void> {
+  let rows: { allowed: boolean | null; rolname: string }[];
+  try {
+    ({ rows } = await db.query<{ allowed: boolean | null; rolname: string }>(ALLOWED_QUERY, [roleOid]));
+  } catch (err) {
+    throw databaseError(err, "check the role's privileges");
+  }
+  const row = rows[0];
+  if (row?.allowed === true) return;
+  if (row === undefined) {
+    throw new ForbiddenError(MESSAGE, { detail: `No role has OID ${roleOid}.` });
+  }
+  throw new ForbiddenError(MESSAGE, {
+    detail: `Role ${quoteIdent(row.rolname)} is not a superuser and has not the privileges of pg_read_all_stats.`,
+    hint: `GRANT pg_read_all_stats TO ${quoteIdent(row.rolname)};`,
+  });
+}
+
+/** Quotes a role name as an SQL identifier when it needs it. */
+export function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,88 @@
+/** Errors of the protocol's table (docs/protocol.md); each knows its code, HTTP status and SQLSTATE. */
+
+export interface ErrorText {
+  detail?: string;
+  hint?: string;
+  cause?: unknown;
+}
+
+export interface ErrorBody {
+  code: string;
+  sqlstate: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+export class SidecarError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  readonly sqlstate: string;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: string, statusCode: number, sqlstate: string, message: string, text: ErrorText = {}) {
+    super(message, text.cause === undefined ? undefined : { cause: text.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+    this.sqlstate = sqlstate;
+    this.detail = text.detail;
+    this.hint = text.hint;
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { code: this.code, sqlstate: this.sqlstate, message: this.message };
+    if (this.detail !== undefined) body.detail = this.detail;
+    if (this.hint !== undefined) body.hint = this.hint;
+    return body;
+  }
+}
+
+export class BadRequestError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("BAD_REQUEST", 400, "22023", message, text);
+  }
+}
+
+export class UnknownColumnError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("UNKNOWN_COLUMN", 400, "42703", message, text);
+  }
+}
+
+export class MissingRoleError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("MISSING_ROLE", 400, "28000", message, text);
+  }
+}
+
+export class ForbiddenError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("FORBIDDEN", 403, "42501", message, text);
+  }
+}
+
+export class NotFoundError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("NOT_FOUND", 404, "22023", message, text);
+  }
+}
+
+export class ProcUnreadableError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("PROC_UNREADABLE", 500, "58000", message, text);
+  }
+}
+
+export class DatabaseUnavailableError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("DATABASE_UNAVAILABLE", 503, "08006", message, text);
+  }
+}
+
+export class InternalError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("INTERNAL", 500, "XX000", message, text);
+  }
+}

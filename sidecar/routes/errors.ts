@@ -1,0 +1,60 @@
+/** Turns every error into the protocol's JSON error body (docs/protocol.md, "Response"). */
+import type { FastifyError, FastifyInstance } from "fastify";
+import { BadRequestError, InternalError, NotFoundError, SidecarError } from "../lib/errors.js";
+
+interface ValidationIssue {
+  keyword?: string;
+  instancePath?: string;
+  params?: Record<string, unknown>;
+  message?: string;
+}
+
+function validationMessage(err: FastifyError): string {
+  const issue = (err.validation as ValidationIssue[] | undefined)?.[0];
+  const where = err.validationContext ?? "request";
+  if (issue?.keyword === "additionalProperties") {
+    return `unknown ${where === "querystring" ? "query" : where} parameter "${String(issue.params?.additionalProperty)}"`;
+  }
+  if (issue?.keyword === "required") {
+    return `missing ${where === "querystring" ? "query" : where} parameter "${String(issue.params?.missingProperty)}"`;
+  }
+  const path = issue?.instancePath ? issue.instancePath.slice(1) : "";
+  return `invalid ${where === "querystring" ? "query" : where} parameter${path ? ` "${path}"` : ""}`;
+}
+
+export function toSidecarError(err: unknown): SidecarError {
+  if (err instanceof SidecarError) return err;
+  const fastifyError = err as Partial<FastifyError>;
+  if (fastifyError.validation !== undefined) {
+    return new BadRequestError(validationMessage(fastifyError as FastifyError), {
+      detail: fastifyError.message ? `${fastifyError.message}.` : undefined,
+    });
+  }
+  if (fastifyError.statusCode === 404) return new NotFoundError("not found");
+  if (typeof fastifyError.statusCode === "number" && fastifyError.statusCode < 500) {
+    return new BadRequestError("bad request", {
+      detail: fastifyError.message ? `${fastifyError.message}.` : undefined,
+    });
+  }
+  return new InternalError("internal error in the sidecar", {
+    detail: err instanceof Error ? `${err.message}.` : undefined,
+    cause: err,
+  });
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const error = toSidecarError(err);
+    if (error.statusCode >= 500) request.log.error({ err }, error.message);
+    else request.log.info({ code: error.code }, error.message);
+    // A stream that failed may have set these; a JSON body has a length.
+    reply.removeHeader("transfer-encoding");
+    return reply.code(error.statusCode).type("application/json").send(error.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new NotFoundError("not found", {
+      detail: `There is no ${request.method} ${request.url.split("?", 1)[0]}; the paths are /v1/smaps and /v1/summary.`,
+    });
+    return reply.code(404).type("application/json").send(error.toBody());
+  });
+}

@@ -1,0 +1,103 @@
+--
+-- SQL surface of pg_meminfo: objects, grants, option checks, pushdown and
+-- errors.  Needs the sidecar running on the cluster's default socket.
+--
+CREATE EXTENSION pg_meminfo;
+
+SELECT pg_describe_object(classid, objid, objsubid) AS object
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_meminfo')
+ORDER BY 1;
+
+-- Only pg_read_all_stats (and superusers) may read the tables.
+SELECT c.relname,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_select,
+       has_table_privilege('pg_read_all_stats', c.oid, 'SELECT') AS stats_select
+FROM pg_class c
+WHERE c.relname IN ('get_all_smaps', 'smap_summary')
+ORDER BY 1;
+SELECT has_function_privilege('public', 'get_all_smaps()', 'EXECUTE') AS public_execute,
+       has_function_privilege('pg_read_all_stats', 'get_all_smaps()', 'EXECUTE') AS stats_execute;
+
+-- Sizes, inodes and devices are wide enough for any kernel value.
+SELECT attname, format_type(atttypid, atttypmod)
+FROM pg_attribute
+WHERE attrelid = 'get_all_smaps'::regclass AND attname IN ('inode', 'rss', 'dev_major', 'sys_path', 'vm_flags')
+ORDER BY attnum;
+
+-- Options are checked when they are set, not when a query runs.
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (sockett '/tmp/x');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket 'relative/x.sock');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '0');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout 'soon');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (kind 'smaps');  -- ERROR
+ALTER FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket '/tmp/x');  -- ERROR
+CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo;  -- ERROR
+CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (kind 'maps');  -- ERROR
+CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (kind 'summary', socket '/tmp/x');  -- ERROR
+
+-- A server whose sidecar is not there.
+CREATE SERVER regress_nowhere FOREIGN DATA WRAPPER pg_meminfo_fdw
+  OPTIONS (socket '/nonexistent/pg_meminfo/sidecar.sock', timeout '2');
+CREATE FOREIGN TABLE regress_summary (pid int, pss bigint, rss bigint)
+  SERVER regress_nowhere OPTIONS (kind 'summary');
+-- Plain EXPLAIN does not need the sidecar.
+EXPLAIN (COSTS OFF) SELECT * FROM regress_summary;
+SELECT * FROM regress_summary;  -- ERROR
+DO $$
+BEGIN
+  PERFORM * FROM regress_summary;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'SQLSTATE %', SQLSTATE;
+END $$;
+
+-- Privileges: the table grant, then the wrapper's own check, which fails
+-- before the sidecar is contacted (this server has none).
+CREATE ROLE regress_meminfo_nobody;
+CREATE ROLE regress_meminfo_reader IN ROLE pg_read_all_stats;
+GRANT SELECT ON regress_summary TO regress_meminfo_nobody;
+SET ROLE regress_meminfo_nobody;
+SELECT * FROM smap_summary;  -- ERROR
+SELECT * FROM get_all_smaps();  -- ERROR
+SELECT * FROM regress_summary;  -- ERROR
+RESET ROLE;
+
+-- Pushdown: EXPLAIN VERBOSE shows the pid filter and the columns sent.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 42;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = pg_backend_pid();
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pid FROM get_all_smaps() WHERE pid IN (1, 2);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sys_path FROM get_all_smaps WHERE pid = ANY (ARRAY[3, 4]) AND rss > 0;
+-- Not pushable: a cast of the column, an OR, a volatile value.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid::bigint = 42;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 1 OR rss > 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = (random() * 10)::int;
+
+-- Live figures (invariants only, the numbers change from run to run).
+SELECT count(*) AS my_rows, bool_and(pss <= rss) AS pss_le_rss, bool_and(rss > 0) AS rss_positive
+FROM smap_summary WHERE pid = pg_backend_pid();
+SELECT count(*) > 10 AS many_mappings,
+       bool_and(pss <= rss) AS pss_le_rss,
+       count(*) FILTER (WHERE sys_path LIKE '%postgres%') > 0 AS maps_postgres_binary
+FROM get_all_smaps() WHERE pid = pg_backend_pid();
+-- Only processes of this cluster: pid 1 is not one of them.
+SELECT count(*) FROM smap_summary WHERE pid = 1;
+SELECT count(*) FROM smap_summary WHERE pid = NULL;
+SELECT count(*) FROM smap_summary WHERE pid = ANY ('{}'::int[]);
+-- The postmaster is listed.
+SELECT count(*) FROM smap_summary s
+WHERE s.pid = (SELECT split_part(pg_read_file('postmaster.pid'), E'\n', 1)::int);
+-- Joins with pg_stat_activity.
+SELECT a.backend_type, s.pss <= s.rss AS pss_le_rss
+FROM pg_stat_activity a JOIN smap_summary s USING (pid)
+WHERE a.pid = pg_backend_pid();
+-- A member of pg_read_all_stats may read.
+SET ROLE regress_meminfo_reader;
+SELECT count(*) AS my_rows FROM smap_summary WHERE pid = pg_backend_pid();
+RESET ROLE;
+
+DROP FOREIGN TABLE regress_summary;
+DROP SERVER regress_nowhere;
+DROP ROLE regress_meminfo_nobody;
+DROP ROLE regress_meminfo_reader;
+DROP EXTENSION pg_meminfo;

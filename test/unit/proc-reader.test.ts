@@ -1,0 +1,93 @@
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { copyRows } from "../../sidecar/lib/copy-rows.js";
+import { ProcUnreadableError } from "../../sidecar/lib/errors.js";
+import { pageSize } from "../../sidecar/lib/page-size.js";
+import { readMemSizeKb, readRollup, readSmaps } from "../../sidecar/lib/proc-reader.js";
+import { columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
+
+const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
+
+async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
+  let text = "";
+  for await (const chunk of gen) text += chunk.toString();
+  return text;
+}
+
+describe("proc-reader on a fixture tree", () => {
+  it("reads a process's smaps and smaps_rollup", async () => {
+    expect((await readSmaps(4242, fixtures))?.toString()).toContain("/usr/lib/postgresql/15/bin/postgres");
+    expect((await readRollup(4242, fixtures))?.toString()).toContain("[rollup]");
+  });
+
+  it("treats a missing process and an empty file as exited", async () => {
+    expect(await readSmaps(999999, fixtures)).toBeNull();
+    expect(await readSmaps(4243, fixtures)).toBeNull();
+    expect(await readMemSizeKb(4243, fixtures)).toBeNull();
+  });
+
+  it("computes mem_size from statm pages and the page size", async () => {
+    expect(await readMemSizeKb(4242, fixtures)).toBe("21612");
+    expect(await readMemSizeKb(4242, { procRoot: PROC_ROOT, pageSize: 65536 })).toBe("345792");
+  });
+
+  it("raises PROC_UNREADABLE for other errors and a malformed statm", async () => {
+    await expect(readSmaps(4244, fixtures)).rejects.toMatchObject({
+      code: "PROC_UNREADABLE",
+      sqlstate: "58000",
+    });
+    await expect(readMemSizeKb(4244, fixtures)).rejects.toBeInstanceOf(ProcUnreadableError);
+  });
+
+  it("keeps 64-bit statm sizes exact", async () => {
+    const root = await mkdtemp(join(tmpdir(), "pg-meminfo-proc-"));
+    const dir = join(root, "7");
+    await mkdir(dir);
+    await writeFile(join(dir, "statm"), "9007199254740993 1 1 1 0 1 0\n");
+    expect(await readMemSizeKb(7, { procRoot: root, pageSize: 4096 })).toBe("36028797018963972");
+  });
+});
+
+describe("copyRows", () => {
+  it("yields the smaps rows of each process and skips exited ones", async () => {
+    const text = await collect(
+      copyRows("smaps", [4243, 4242, 5000], cols("smaps", "pid,sys_path,pss"), fixtures),
+    );
+    expect(rowsOf(text)).toEqual([
+      ["4242", "/usr/lib/postgresql/15/bin/postgres", "93"],
+      ["4242", "[stack]", "36"],
+    ]);
+  });
+
+  it("yields one summary row per process, with mem_size from statm", async () => {
+    const text = await collect(
+      copyRows("summary", [4242, 4243], cols("summary", "pid,mem_size,rss"), fixtures),
+    );
+    expect(rowsOf(text)).toEqual([["4242", "21612", "1000"]]);
+  });
+
+  it("does not read statm when mem_size is not requested", async () => {
+    // 4244's statm is malformed: reading it would throw.
+    const text = await collect(copyRows("summary", [4244], cols("summary", "pid,pss"), fixtures));
+    expect(rowsOf(text)).toEqual([["4244", "400"]]);
+  });
+
+  it("throws PROC_UNREADABLE after the rows already yielded", async () => {
+    const gen = copyRows("smaps", [4242, 4244], cols("smaps", "pid"), fixtures);
+    expect((await gen.next()).value?.toString()).toBe("4242\n4242\n");
+    await expect(gen.next()).rejects.toMatchObject({ code: "PROC_UNREADABLE" });
+  });
+
+  it("reads this process's real /proc files by default", async () => {
+    const text = await collect(copyRows("summary", [process.pid], cols("summary", "pid,mem_size,rss"), {}));
+    const [row] = rowsOf(text);
+    expect(row?.[0]).toBe(String(process.pid));
+    const statmPages = Number(readFileSync("/proc/self/statm", "utf8").split(" ")[0]);
+    // VmSize moves a little while the test runs; same order of magnitude is what can be asserted.
+    expect(Number(row?.[1])).toBeGreaterThan(((statmPages * (await pageSize())) / 1024) * 0.5);
+    expect(Number(row?.[2])).toBeGreaterThan(1000);
+  });
+});

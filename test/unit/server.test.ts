@@ -1,0 +1,70 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { lstat, mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+import { startServer } from "../../sidecar/server.js";
+
+const BIN = fileURLToPath(new URL("../../bin/pg-meminfo.js", import.meta.url));
+const run = promisify(execFile);
+
+function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, headers: { "x-pg-meminfo-role": "10" } }, (res) => {
+      let body = "";
+      res.on("data", (c) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("startServer", () => {
+  it("listens on a 0600 socket in a 0700 directory and removes the socket on close", async () => {
+    const base = await mkdtemp(join(tmpdir(), "pg-meminfo-server-"));
+    const socket = join(base, ".s.PGMEMINFO.1", "sidecar.sock");
+    const server = await startServer({
+      pool: { host: inject("pgHost"), port: inject("pgPort"), user: inject("pgUser"), database: "postgres" },
+      socket,
+      logLevel: "silent",
+    });
+    try {
+      expect((await lstat(socket)).mode & 0o777).toBe(0o600);
+      expect((await lstat(join(base, ".s.PGMEMINFO.1"))).mode & 0o777).toBe(0o700);
+      const res = await get(socket, "/v1/summary?columns=pid&pid=1");
+      expect(res).toEqual({ status: 200, body: "" });
+    } finally {
+      await server.close();
+      await rm(base, { recursive: true, force: true });
+    }
+    expect(existsSync(socket)).toBe(false);
+  });
+});
+
+describe("pg-meminfo command", () => {
+  it("explains the socket and the OS user in --help", async () => {
+    const { stdout } = await run(process.execPath, [BIN, "sidecar", "--help"]);
+    expect(stdout).toContain("--database <conninfo>");
+    expect(stdout).toContain("--socket <path>");
+    expect(stdout).toContain("--log-level <level>");
+    expect(stdout).toContain(".s.PGMEMINFO.<port>/sidecar.sock");
+    expect(stdout).toContain("operating system user that owns the cluster");
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("refuses to run as root", async () => {
+    const failure = await run(process.execPath, [BIN, "sidecar"]).catch(
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failure).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("the sidecar must not run as root"),
+    });
+  });
+});
