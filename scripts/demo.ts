@@ -1,0 +1,130 @@
+// A throwaway cluster with pg_meminfo and its sidecar, a few sessions doing different work, and
+// smap_summary joined with pg_stat_activity. Runs until Ctrl-C (or exits at once with --once).
+import Table from "cli-table3";
+import type pg from "pg";
+import { Cluster } from "../test/support/cluster.js";
+import { SidecarProcess } from "../test/support/sidecar-process.js";
+
+const REPORT = `
+  SELECT s.pid,
+         coalesce(a.backend_type, 'postmaster') AS backend_type,
+         coalesce(a.usename::text, '') AS usename,
+         coalesce(a.application_name, '') AS application_name,
+         coalesce(a.state, '') AS state,
+         pg_size_pretty(s.rss * 1024) AS rss,
+         pg_size_pretty(s.pss * 1024) AS pss
+    FROM smap_summary s
+    LEFT JOIN pg_stat_activity a USING (pid)
+   ORDER BY s.pss DESC`;
+
+interface ReportRow {
+  pid: number;
+  backend_type: string;
+  usename: string;
+  application_name: string;
+  state: string;
+  rss: string;
+  pss: string;
+}
+
+async function startSessions(cluster: Cluster): Promise<pg.Client[]> {
+  const sessions: pg.Client[] = [];
+
+  const setup = await cluster.connect("postgres", "postgres", "demo-setup");
+  await setup.query(
+    "CREATE TABLE demo_scan AS SELECT g AS id, md5(g::text) || repeat('x', 150) AS payload " +
+      "FROM generate_series(1, 200000) g",
+  );
+  await setup.end();
+
+  // Holds a sort of a million rows in work_mem, inside an open transaction, behind a cursor.
+  const sort = await cluster.connect("postgres", "postgres", "demo-big-sort");
+  sessions.push(sort);
+  await sort.query("SET work_mem = '512MB'");
+  await sort.query("BEGIN");
+  await sort.query(
+    "DECLARE big_sort CURSOR FOR SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g ORDER BY h",
+  );
+  await sort.query("FETCH 1 FROM big_sort");
+
+  // Reads a ~45 MB table into shared_buffers (smaller than a quarter of them, so no ring buffer).
+  const scan = await cluster.connect("postgres", "postgres", "demo-table-scan");
+  sessions.push(scan);
+  await scan.query("SELECT count(*), sum(length(payload)) FROM demo_scan");
+
+  // Does nothing.
+  const idle = await cluster.connect("postgres", "postgres", "demo-idle");
+  sessions.push(idle);
+  await idle.query("SELECT 1");
+
+  return sessions;
+}
+
+async function printReport(cluster: Cluster): Promise<void> {
+  const client = await cluster.connect("postgres", "postgres", "demo-report");
+  try {
+    const result = await client.query<ReportRow>(REPORT);
+    const table = new Table({
+      head: ["pid", "backend_type", "usename", "application_name", "state", "rss", "pss"],
+      colAligns: ["right", "left", "left", "left", "left", "right", "right"],
+      // Colours only on a terminal.
+      style: { compact: true, ...(process.stdout.isTTY ? {} : { head: [], border: [] }) },
+    });
+    for (const row of result.rows) {
+      table.push([row.pid, row.backend_type, row.usename, row.application_name, row.state, row.rss, row.pss]);
+    }
+    console.log(table.toString());
+  } finally {
+    await client.end();
+  }
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+async function main(): Promise<void> {
+  const once = process.argv.includes("--once");
+  let cluster: Cluster | undefined;
+  let sidecar: SidecarProcess | undefined;
+  let sessions: pg.Client[] = [];
+  try {
+    console.log("Starting a throwaway PostgreSQL cluster...");
+    cluster = await Cluster.create({ prefix: "pg-meminfo-demo-", settings: { shared_buffers: "256MB" } });
+    await cluster.start();
+    const available = await cluster.sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_meminfo'");
+    if (available.length === 0)
+      throw new Error("extension pg_meminfo is not installed: run `make -C fdw install`");
+    await cluster.sql("CREATE EXTENSION pg_meminfo");
+    console.log("Starting the sidecar...");
+    sidecar = await SidecarProcess.start(cluster);
+    console.log("Opening sessions: a big sort in an open transaction, a table scan, an idle one...");
+    sessions = await startSessions(cluster);
+
+    console.log("\nMemory of every process of the cluster (smap_summary joined with pg_stat_activity):\n");
+    await printReport(cluster);
+    console.log("\nConnect with psql (the sessions above stay open):\n");
+    console.log(`  ${cluster.psqlCommand()}\n`);
+    console.log("and try for example:\n");
+    console.log("  SELECT pid, pg_size_pretty(pss * 1024) FROM smap_summary ORDER BY pss DESC;");
+    console.log("  SELECT sys_path, sum(rss) FROM get_all_smaps GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n");
+    if (!once) {
+      console.log("Press Ctrl-C to stop and remove the cluster.");
+      await waitForSignal();
+    }
+  } finally {
+    console.log("\nCleaning up...");
+    for (const session of sessions) await session.end().catch(() => undefined);
+    await sidecar?.stop();
+    await cluster?.destroy();
+    console.log("Done.");
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
