@@ -8,8 +8,11 @@
  *		socket	absolute path of the sidecar's socket; by default
  *				<first unix_socket_directories entry>/.s.PGMEMINFO.<port>/sidecar.sock
  *		timeout	seconds to wait for the sidecar to answer (default 10)
+ *		max_response_size	the most bytes of rows accepted from the sidecar in one
+ *				scan, a number of bytes or with a unit (default 1GB)
  * Foreign table options:
- *		kind	"smaps" (one row per mapping) or "summary" (one per process)
+ *		kind	"smaps" (one row per mapping), "summary" (one per process) or
+ *				"by_kind" (one per process and kind of memory)
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +30,7 @@
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/varlena.h"
 
 #include "pg_meminfo.h"
@@ -43,6 +47,7 @@ struct MeminfoOption
 static const struct MeminfoOption valid_options[] = {
 	{"socket", ForeignServerRelationId},
 	{"timeout", ForeignServerRelationId},
+	{"max_response_size", ForeignServerRelationId},
 	{"kind", ForeignTableRelationId},
 	{NULL, InvalidOid}
 };
@@ -84,10 +89,12 @@ parse_kind(const char *value)
 		return MEMINFO_KIND_SMAPS;
 	if (strcmp(value, "summary") == 0)
 		return MEMINFO_KIND_SUMMARY;
+	if (strcmp(value, "by_kind") == 0)
+		return MEMINFO_KIND_BY_KIND;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"kind\": \"%s\"", value),
-			 errhint("Valid values are \"smaps\" (one row per mapping) and \"summary\" (one row per process).")));
+			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process) and \"by_kind\" (one row per process and kind of memory).")));
 	return MEMINFO_KIND_SMAPS;	/* keep compiler quiet */
 }
 
@@ -106,6 +113,24 @@ parse_timeout_ms(const char *value)
 				 errmsg("invalid value for option \"timeout\": \"%s\"", value),
 				 errhint("Give a number of seconds greater than 0 and at most 86400, such as '10' or '0.5'.")));
 	return Max(1, (int) ceil(seconds * 1000));
+}
+
+/* Largest accepted max_response_size: 1TB. */
+#define MAX_RESPONSE_SIZE_LIMIT (INT64CONST(1) << 40)
+
+static int64
+parse_max_response_size(const char *value)
+{
+	double		bytes;
+	const char *unit_hint = NULL;
+
+	if (!parse_real(value, &bytes, GUC_UNIT_BYTE, &unit_hint) || isnan(bytes) ||
+		bytes < 1 || bytes > (double) MAX_RESPONSE_SIZE_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"max_response_size\": \"%s\"", value),
+				 errhint("Give a number of bytes from 1 to 1TB, optionally with a unit (B, kB, MB, GB or TB), such as '256MB'.")));
+	return (int64) floor(bytes);
 }
 
 static void
@@ -139,6 +164,7 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 	bool		have_kind = false;
 	bool		have_socket = false;
 	bool		have_timeout = false;
+	bool		have_max_response_size = false;
 
 	foreach(cell, options_list)
 	{
@@ -152,6 +178,8 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 			seen = &have_kind;
 		else if (strcmp(def->defname, "socket") == 0)
 			seen = &have_socket;
+		else if (strcmp(def->defname, "max_response_size") == 0)
+			seen = &have_max_response_size;
 		else
 			seen = &have_timeout;
 		if (*seen)
@@ -165,6 +193,8 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 			(void) parse_kind(defGetString(def));
 		else if (strcmp(def->defname, "socket") == 0)
 			check_socket_path(defGetString(def));
+		else if (strcmp(def->defname, "max_response_size") == 0)
+			(void) parse_max_response_size(defGetString(def));
 		else
 			(void) parse_timeout_ms(defGetString(def));
 	}
@@ -207,7 +237,16 @@ default_socket_path(void)
 const char *
 meminfo_kind_path(MeminfoKind kind)
 {
-	return kind == MEMINFO_KIND_SMAPS ? "/v1/smaps" : "/v1/summary";
+	switch (kind)
+	{
+		case MEMINFO_KIND_SMAPS:
+			return "/v1/smaps";
+		case MEMINFO_KIND_SUMMARY:
+			return "/v1/summary";
+		case MEMINFO_KIND_BY_KIND:
+			return "/v1/by_kind";
+	}
+	return "/v1/smaps";			/* keep compiler quiet */
 }
 
 /* Resolve the options of a foreign table and its server. */
@@ -222,6 +261,7 @@ meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
 	opts->kind = MEMINFO_KIND_SMAPS;
 	opts->socket_path = NULL;
 	opts->timeout_ms = MEMINFO_DEFAULT_TIMEOUT_MS;
+	opts->max_response_size = MEMINFO_DEFAULT_MAX_RESPONSE_SIZE;
 
 	foreach(cell, options)
 	{
@@ -233,6 +273,8 @@ meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
 			opts->socket_path = defGetString(def);
 		else if (strcmp(def->defname, "timeout") == 0)
 			opts->timeout_ms = parse_timeout_ms(defGetString(def));
+		else if (strcmp(def->defname, "max_response_size") == 0)
+			opts->max_response_size = parse_max_response_size(defGetString(def));
 	}
 	if (opts->socket_path == NULL)
 		opts->socket_path = default_socket_path();

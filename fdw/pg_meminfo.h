@@ -9,6 +9,7 @@
 #ifndef PG_MEMINFO_H
 #define PG_MEMINFO_H
 
+#include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 
@@ -18,11 +19,18 @@
 /* Inactivity timeout when the server has no "timeout" option, in ms. */
 #define MEMINFO_DEFAULT_TIMEOUT_MS 10000
 
-/* What a foreign table reads: one row per mapping, or one per process. */
+/* Most bytes of rows per scan when the server has no "max_response_size". */
+#define MEMINFO_DEFAULT_MAX_RESPONSE_SIZE (INT64CONST(1) << 30)
+
+/*
+ * What a foreign table reads: one row per mapping, one per process, or one
+ * per process and kind of memory.
+ */
 typedef enum MeminfoKind
 {
 	MEMINFO_KIND_SMAPS,
-	MEMINFO_KIND_SUMMARY
+	MEMINFO_KIND_SUMMARY,
+	MEMINFO_KIND_BY_KIND
 } MeminfoKind;
 
 /* The options of one foreign table and its server, resolved. */
@@ -31,6 +39,7 @@ typedef struct MeminfoOptions
 	MeminfoKind kind;			/* table option "kind" */
 	char	   *socket_path;	/* server option "socket", or the default */
 	int			timeout_ms;		/* server option "timeout", in ms */
+	int64		max_response_size;	/* server option "max_response_size" */
 } MeminfoOptions;
 
 /* options.c */
@@ -45,11 +54,16 @@ extern ExprState *meminfo_init_pid_expr(Expr *clause, PlanState *ps,
 extern List *meminfo_eval_pids(ExprState *state, bool is_array,
 							   ExprContext *econtext, bool *no_rows);
 
+/* request_signature.c */
+extern void sidecar_sign_request(StringInfo req, const char *secret_path,
+								 const char *target, Oid role);
+
 /* sidecar_client.c */
 typedef struct SidecarConn SidecarConn;
 
 extern SidecarConn *sidecar_open(const char *socket_path, int timeout_ms);
 extern void sidecar_request(SidecarConn *conn, const char *target);
+extern void sidecar_limit_body(SidecarConn *conn, int64 max_bytes);
 extern int	sidecar_read_body(SidecarConn *conn, char *buf, int minread,
 							  int maxread);
 

@@ -46,6 +46,7 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 /* Rough row counts for the planner. */
 #define EST_PROCESSES			100 /* processes of a cluster */
 #define EST_MAPPINGS_PER_PROC	300 /* mappings of one backend */
+#define EST_KINDS_PER_PROC		8	/* kinds of memory of one backend */
 
 /* Planner state, kept in baserel->fdw_private between planning callbacks. */
 typedef struct MeminfoPlanState
@@ -67,15 +68,35 @@ typedef struct MeminfoScanState
 	MemoryContext request_cxt;	/* connection and COPY state; reset per scan */
 	SidecarConn *conn;			/* the open connection, in request_cxt */
 	CopyFromState cstate;		/* COPY parser reading the response */
+	bool		after_backslash;	/* the body so far ends in an escaping '\\' */
 } MeminfoScanState;
 
-/* COPY's data source callback has no argument: the connection it reads. */
-static SidecarConn *copy_source_conn = NULL;
+/* COPY's data source callback has no argument: the scan it reads for. */
+static MeminfoScanState *copy_source_scan = NULL;
 
+/*
+ * COPY's data source: the response body.  COPY ends its input at an
+ * unescaped "\." and ignores the rest; the sidecar escapes every backslash
+ * and never sends one, so one here means a corrupt response, whose rows
+ * after it must not vanish without an error.
+ */
 static int
 copy_source(void *outbuf, int minread, int maxread)
 {
-	return sidecar_read_body(copy_source_conn, outbuf, minread, maxread);
+	MeminfoScanState *scan = copy_source_scan;
+	int			n = sidecar_read_body(scan->conn, outbuf, minread, maxread);
+	const char *p = outbuf;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (scan->after_backslash && p[i] == '.')
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from pg_meminfo sidecar: end-of-data marker in the rows"),
+					 errhint("Make sure the sidecar and the extension come from the same release.")));
+		scan->after_backslash = !scan->after_backslash && p[i] == '\\';
+	}
+	return n;
 }
 
 /*
@@ -156,7 +177,8 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	else
 		processes = 10;
 	baserel->rows = processes *
-		(plan->kind == MEMINFO_KIND_SMAPS ? EST_MAPPINGS_PER_PROC : 1);
+		(plan->kind == MEMINFO_KIND_SMAPS ? EST_MAPPINGS_PER_PROC :
+		 plan->kind == MEMINFO_KIND_BY_KIND ? EST_KINDS_PER_PROC : 1);
 	baserel->fdw_private = plan;
 }
 
@@ -296,7 +318,9 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 	}
 
 	oldcxt = MemoryContextSwitchTo(state->request_cxt);
+	state->after_backslash = false;
 	state->conn = sidecar_open(state->opts.socket_path, state->opts.timeout_ms);
+	sidecar_limit_body(state->conn, state->opts.max_response_size);
 	sidecar_request(state->conn, request_target(state, pids));
 	state->cstate = BeginCopyFrom(NULL, node->ss.ss_currentRelation, NULL,
 								  NULL, false, copy_source, state->columns,
@@ -325,7 +349,7 @@ meminfoIterateForeignScan(ForeignScanState *node)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	copy_source_conn = state->conn;
+	copy_source_scan = state;
 	found = NextCopyFrom(state->cstate, node->ss.ps.ps_ExprContext,
 						 slot->tts_values, slot->tts_isnull);
 

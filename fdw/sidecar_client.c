@@ -67,6 +67,8 @@ struct SidecarConn
 	int			status;			/* HTTP status of the response */
 	BodyState	body_state;		/* position of the body decoder */
 	int64		remaining;		/* bytes left in a chunk or a sized body */
+	int64		max_body;		/* most body bytes of a 200 response; 0: default */
+	int64		body_bytes;		/* body bytes of a 200 response read so far */
 	MemoryContextCallback close_cb; /* closes fd when the context goes */
 };
 
@@ -447,6 +449,35 @@ read_chunk_header(SidecarConn *conn)
 }
 
 /*
+ * Set the most body bytes a successful response may have (the server option
+ * max_response_size); a larger one is an error, whatever its rows.
+ */
+void
+sidecar_limit_body(SidecarConn *conn, int64 max_bytes)
+{
+	conn->max_body = max_bytes;
+}
+
+/* Count n more body bytes of a successful response against its limit. */
+static void
+count_body_bytes(SidecarConn *conn, int n)
+{
+	int64		limit = conn->max_body > 0 ? conn->max_body :
+		MEMINFO_DEFAULT_MAX_RESPONSE_SIZE;
+
+	if (conn->status != 200)
+		return;
+	conn->body_bytes += n;
+	if (conn->body_bytes > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("response from pg_meminfo sidecar at \"%s\" is larger than %lld bytes",
+						conn->socket_path, (long long) limit),
+				 errdetail("No rows are returned from a response that is cut short."),
+				 errhint("Read fewer processes (WHERE pid = ...) or columns, or raise the server option \"max_response_size\".")));
+}
+
+/*
  * Copy up to maxread bytes of the response body to buf, waiting until at
  * least minread are there or the body is complete.  Returns 0 only at the
  * true end of the body.  This is COPY's data source.
@@ -495,6 +526,7 @@ sidecar_read_body(SidecarConn *conn, char *buf, int minread, int maxread)
 
 					if (n > conn->remaining)
 						n = (int) conn->remaining;
+					count_body_bytes(conn, n);
 					memcpy(buf + total, conn->buf + conn->buf_start, n);
 					conn->buf_start += n;
 					conn->remaining -= n;
@@ -602,7 +634,8 @@ report_error_response(SidecarConn *conn)
 }
 
 /*
- * Send "GET target" with the calling role and read the response head.  On
+ * Send "GET target" with the calling role, signed, and read the response
+ * head.  On
  * success the body is left for sidecar_read_body; an error response is
  * raised here.
  */
@@ -610,6 +643,7 @@ void
 sidecar_request(SidecarConn *conn, const char *target)
 {
 	StringInfoData req;
+	Oid			role = GetUserId();
 
 	initStringInfo(&req);
 	appendStringInfo(&req,
@@ -617,9 +651,10 @@ sidecar_request(SidecarConn *conn, const char *target)
 					 "Host: pg_meminfo\r\n"
 					 "X-Pg-Meminfo-Role: %u\r\n"
 					 "X-Pg-Meminfo-Backend-Pid: %d\r\n"
-					 "Connection: close\r\n"
-					 "\r\n",
-					 target, GetUserId(), MyProcPid);
+					 "Connection: close\r\n",
+					 target, role, MyProcPid);
+	sidecar_sign_request(&req, psprintf("%s.secret", conn->socket_path), target, role);
+	appendStringInfoString(&req, "\r\n");
 	send_all(conn, req.data, req.len);
 	pfree(req.data);
 

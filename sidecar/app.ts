@@ -1,20 +1,28 @@
 /** The sidecar's HTTP application, without a listener (server.ts listens; tests use inject). */
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { JsonSchemaToTsProvider } from "@fastify/type-provider-json-schema-to-ts";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { RoleAuthorizer } from "./lib/authorize.js";
 import { Cluster } from "./lib/cluster.js";
 import type { Queryable } from "./lib/queryable.js";
+import { ReadPool } from "./lib/read-pool.js";
+import { SignatureVerifier } from "./lib/request-signature.js";
 import { installErrorHandlers } from "./routes/errors.js";
+import { installRequestAuth } from "./routes/request-auth.js";
 import { rowsRoutes } from "./routes/rows.js";
 
 export interface BuildOptions {
   /** Connection to the cluster (a pg Pool), for role checks and backend discovery. */
   db: Queryable;
+  /** The secret requests are signed with (see lib/secret-file.ts). */
+  secret: string;
   /** Fastify's logger option (pino options, a pino instance, true or false). */
   logger?: FastifyServerOptions["logger"];
   /** Root of the proc tree the memory files are read from; "/proc" by default. */
   procRoot?: string;
   /** Page size for mem_size; the machine's by default. */
   pageSize?: number;
+  /** Threads reading /proc (lib/read-pool.ts): the available cores by default; 0 reads in-process. */
+  readThreads?: number;
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
@@ -22,9 +30,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     // Fastify's default ajv drops unknown properties silently; the protocol refuses them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  }).withTypeProvider<JsonSchemaToTsProvider>();
   installErrorHandlers(app);
-  const proc = { procRoot: options.procRoot, pageSize: options.pageSize };
-  await app.register(rowsRoutes, { db: options.db, cluster: new Cluster(options.db), proc });
+  installRequestAuth(app, new SignatureVerifier(options.secret));
+  const pool = new ReadPool({ size: options.readThreads });
+  app.addHook("onClose", () => pool.close());
+  const proc = { procRoot: options.procRoot, pageSize: options.pageSize, pool };
+  await app.register(rowsRoutes, {
+    authorizer: new RoleAuthorizer(options.db),
+    cluster: new Cluster(options.db),
+    proc,
+  });
   return app;
 }

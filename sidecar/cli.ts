@@ -1,5 +1,5 @@
 /** The pg-meminfo command line. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { poolConfig } from "./lib/conninfo.js";
 import { SidecarError } from "./lib/errors.js";
 import { SocketDirError } from "./lib/socket-dir.js";
@@ -9,6 +9,7 @@ interface SidecarFlags {
   database?: string;
   socket?: string;
   logLevel: string;
+  readThreads?: number;
 }
 
 const SIDECAR_HELP = `
@@ -40,6 +41,11 @@ export function program(): Command {
       "connection to the cluster (default: PGHOST, PGPORT, PGUSER, PGDATABASE)",
     )
     .option("--socket <path>", "socket file path (default: derived from the cluster's settings, see below)")
+    .option(
+      "--read-threads <n>",
+      "threads reading /proc, also the most files read at once (default: available cores; 0: none)",
+      readThreads,
+    )
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
@@ -66,7 +72,12 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
     return;
   }
   try {
-    const server = await startServer({ pool, socket: flags.socket, logLevel: flags.logLevel });
+    const server = await startServer({
+      pool,
+      socket: flags.socket,
+      logLevel: flags.logLevel,
+      readThreads: flags.readThreads,
+    });
     server.app.log.info({ socket: server.socket }, "sidecar listening");
     closeOnSignals(server);
   } catch (err) {
@@ -74,6 +85,12 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
     else if (err instanceof SidecarError) fail(err.message, [err.detail, err.hint].filter(Boolean).join(" "));
     else fail((err as Error).message);
   }
+}
+
+function readThreads(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError("an integer from 0 to 64");
+  return n;
 }
 
 function fail(message: string, hint?: string): void {

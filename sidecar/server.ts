@@ -3,7 +3,9 @@ import { chmod, rm } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { build } from "./app.js";
-import { defaultSocketPath } from "./lib/cluster.js";
+import { Cluster, defaultSocketPath } from "./lib/cluster.js";
+import { assertClusterIdentity } from "./lib/process-identity.js";
+import { removeSecret, secretPathFor, writeSecret } from "./lib/secret-file.js";
 import { prepareSocket } from "./lib/socket-dir.js";
 
 export interface ServerOptions {
@@ -11,6 +13,13 @@ export interface ServerOptions {
   /** Path of the socket file; derived from the cluster's settings when absent. */
   socket?: string;
   logLevel?: string;
+  /** Threads reading /proc; the available cores by default. */
+  readThreads?: number;
+  /**
+   * Refuse to start unless running as the postmaster's uid and gid, without capabilities (default).
+   * Only tests that run the server inside a root test process turn it off.
+   */
+  requireClusterIdentity?: boolean;
 }
 
 export interface RunningServer {
@@ -20,14 +29,35 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const pool = new pg.Pool({ application_name: "pg_meminfo sidecar", max: 4, ...options.pool });
+  const pool = new pg.Pool({
+    application_name: "pg_meminfo sidecar",
+    max: 4,
+    // A cluster that hangs must give a clear error before the FDW's own timeout (10 s by default).
+    connectionTimeoutMillis: 3_000,
+    query_timeout: 5_000,
+    ...options.pool,
+  });
   // An idle connection that the cluster drops must not crash the process; the next query reconnects.
   pool.on("error", () => {});
   let app: FastifyInstance | undefined;
   try {
+    if (options.requireClusterIdentity !== false) {
+      await assertClusterIdentity(await new Cluster(pool).postmasterPid());
+    }
     const socket = options.socket ?? (await defaultSocketPath(pool));
     await prepareSocket(socket);
-    app = await build({ db: pool, logger: { level: options.logLevel ?? "info" } });
+    const secretPath = secretPathFor(socket);
+    const secret = await writeSecret(secretPath);
+    app = await build({
+      db: pool,
+      secret,
+      readThreads: options.readThreads,
+      logger: {
+        level: options.logLevel ?? "info",
+        // Belt and braces: nothing logs these, and if something ever does they stay out of the log.
+        redact: ["req.headers['x-pg-meminfo-signature']", "password", "*.password", "secret", "*.secret"],
+      },
+    });
     // Created 0600 from the start: the umask closes the window before chmod.
     const umask = process.umask(0o177);
     try {
@@ -43,6 +73,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await running.close();
         await pool.end();
         await rm(socket, { force: true });
+        await removeSecret(secretPath);
       })();
       return closing;
     };

@@ -9,6 +9,35 @@ const ALLOWED_QUERY =
 
 const MESSAGE = "permission denied: must be superuser or have the privileges of pg_read_all_stats";
 
+/** How long a role found allowed stays allowed without asking the database again. */
+export const ALLOW_CACHE_MS = 2000;
+
+/**
+ * Checks roles on the sidecar's own connection. An allowed role is remembered for ALLOW_CACHE_MS, so a
+ * revoked grant or a dropped role is refused within that time; a refusal is never remembered, so a new
+ * grant works at once.
+ */
+export class RoleAuthorizer {
+  readonly #db: Queryable;
+  readonly #now: () => number;
+  readonly #allowedUntil = new Map<string, number>();
+
+  constructor(db: Queryable, options: { now?: () => number } = {}) {
+    this.#db = db;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Resolves when the role (an OID in decimal) is allowed; throws FORBIDDEN otherwise. */
+  async authorize(roleOid: string): Promise<void> {
+    const now = this.#now();
+    const until = this.#allowedUntil.get(roleOid);
+    if (until !== undefined && until > now) return;
+    this.#allowedUntil.delete(roleOid);
+    await authorize(this.#db, roleOid);
+    this.#allowedUntil.set(roleOid, now + ALLOW_CACHE_MS);
+  }
+}
+
 /** Resolves when the role (an OID in decimal) is allowed; throws FORBIDDEN otherwise. */
 export async function authorize(db: Queryable, roleOid: string): Promise<void> {
   let rows: { allowed: boolean | null; rolname: string }[];

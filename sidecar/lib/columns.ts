@@ -1,6 +1,6 @@
-/** Column catalogues of the two kinds, in the order of docs/protocol.md. */
+/** Column catalogues of the kinds, in the order of docs/protocol.md. */
 
-export type Kind = "smaps" | "summary";
+export type Kind = "smaps" | "summary" | "by_kind";
 
 export type ColumnType = "integer" | "bigint" | "text";
 
@@ -16,7 +16,9 @@ export type ColumnSource =
   | "inode"
   | "sys_path"
   | "statm"
-  | "field";
+  | "field"
+  | "memory_kind"
+  | "kind_total";
 
 export interface Column {
   readonly name: string;
@@ -86,8 +88,18 @@ export const SUMMARY_COLUMNS: readonly Column[] = [
   ...ROLLUP_FIELDS,
 ];
 
+/** One row per process and kind of memory (sidecar/lib/memory-kinds.ts); sizes in bytes. */
+export const BY_KIND_COLUMNS: readonly Column[] = [
+  header("pid", "integer"),
+  { name: "kind", type: "text", source: "memory_kind", key: null },
+  ...["mappings", "rss_bytes", "pss_bytes", "private_bytes", "uss_bytes"].map(
+    (name): Column => ({ name, type: "bigint", source: "kind_total", key: null }),
+  ),
+];
+
 export function catalogue(kind: Kind): readonly Column[] {
-  return kind === "smaps" ? SMAPS_COLUMNS : SUMMARY_COLUMNS;
+  if (kind === "smaps") return SMAPS_COLUMNS;
+  return kind === "summary" ? SUMMARY_COLUMNS : BY_KIND_COLUMNS;
 }
 
 /** Looks a column up by name; undefined when the kind has no such column. */

@@ -86,3 +86,21 @@ export class InternalError extends SidecarError {
     super("INTERNAL", 500, "XX000", message, text);
   }
 }
+
+export class UnauthenticatedError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("UNAUTHENTICATED", 401, "28000", message, text);
+  }
+}
+
+export class ForeignProcessError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("FOREIGN_PROCESS", 403, "42501", message, text);
+  }
+}
+
+export class BusyError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("BUSY", 503, "53300", message, text);
+  }
+}

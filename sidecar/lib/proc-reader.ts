@@ -1,4 +1,5 @@
 /** Reads the /proc files of one process; a process that has exited reads as null. */
+import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ProcUnreadableError } from "./errors.js";
@@ -14,6 +15,19 @@ export interface ProcOptions {
 /** Error codes that mean the process is gone (or became a zombie) while we read it. */
 const EXITED = new Set(["ENOENT", "ESRCH"]);
 
+function unreadable(path: string, err: unknown): ProcUnreadableError {
+  return new ProcUnreadableError(`could not read ${path}`, {
+    detail: `${(err as Error).message}.`,
+    hint: "The sidecar must run as the operating system user that owns the cluster.",
+    cause: err,
+  });
+}
+
+function exited(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && EXITED.has(code);
+}
+
 /** Contents of /proc/PID/<file>, or null when the process has exited. */
 export async function readProcFile(
   pid: number,
@@ -25,15 +39,84 @@ export async function readProcFile(
   try {
     buf = await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== undefined && EXITED.has(code)) return null;
-    throw new ProcUnreadableError(`could not read ${path}`, {
-      detail: `${(err as Error).message}.`,
-      hint: "The sidecar must run as the operating system user that owns the cluster.",
-      cause: err,
-    });
+    if (exited(err)) return null;
+    throw unreadable(path, err);
   }
   return buf.length === 0 ? null : buf;
+}
+
+/**
+ * A reusable read buffer for readProcFileSync. /proc files report size 0 and the kernel hands out
+ * about a page per read(2), so the file is read in a loop into one buffer that grows to the largest
+ * file seen and is then reused: no allocation per file.
+ */
+export class ScratchBuffer {
+  buf: Buffer;
+
+  constructor(size = 256 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  grow(): void {
+    const next = Buffer.allocUnsafe(this.buf.length * 2);
+    this.buf.copy(next);
+    this.buf = next;
+  }
+}
+
+/**
+ * Contents of /proc/PID/<file> read synchronously into `scratch`, or null when the process has
+ * exited. The result is a view of the scratch buffer: valid until its next use. For worker threads,
+ * where a blocking read costs one system call per page instead of a trip through libuv's pool.
+ */
+export function readProcFileSync(
+  pid: number,
+  file: string,
+  scratch: ScratchBuffer,
+  options: ProcOptions = {},
+): Buffer | null {
+  const path = join(options.procRoot ?? "/proc", String(pid), file);
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    if (exited(err)) return null;
+    throw unreadable(path, err);
+  }
+  let length = 0;
+  try {
+    for (;;) {
+      if (length === scratch.buf.length) scratch.grow();
+      const n = readSync(fd, scratch.buf, length, scratch.buf.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+  } catch (err) {
+    if (exited(err)) return null;
+    throw unreadable(path, err);
+  } finally {
+    closeSync(fd);
+  }
+  return length === 0 ? null : scratch.buf.subarray(0, length);
+}
+
+/** VmSize in kB from the text of /proc/PID/statm (first field, in pages), as decimal text. */
+export function memSizeKbFromStatm(
+  statm: Buffer,
+  pid: number,
+  size: number,
+  options: ProcOptions = {},
+): string {
+  const first = statm.toString("latin1").split(" ", 1)[0] ?? "";
+  if (!/^[0-9]+$/.test(first)) {
+    throw new ProcUnreadableError(
+      `could not read ${join(options.procRoot ?? "/proc", String(pid), "statm")}`,
+      {
+        detail: `The first field is "${first}", not a number of pages.`,
+      },
+    );
+  }
+  return ((BigInt(first) * BigInt(size)) / 1024n).toString();
 }
 
 export function readSmaps(pid: number, options?: ProcOptions): Promise<Buffer | null> {
@@ -48,15 +131,5 @@ export function readRollup(pid: number, options?: ProcOptions): Promise<Buffer |
 export async function readMemSizeKb(pid: number, options: ProcOptions = {}): Promise<string | null> {
   const buf = await readProcFile(pid, "statm", options);
   if (buf === null) return null;
-  const first = buf.toString("latin1").split(" ", 1)[0] ?? "";
-  if (!/^[0-9]+$/.test(first)) {
-    throw new ProcUnreadableError(
-      `could not read ${join(options.procRoot ?? "/proc", String(pid), "statm")}`,
-      {
-        detail: `The first field is "${first}", not a number of pages.`,
-      },
-    );
-  }
-  const size = options.pageSize ?? (await pageSize());
-  return ((BigInt(first) * BigInt(size)) / 1024n).toString();
+  return memSizeKbFromStatm(buf, pid, options.pageSize ?? (await pageSize()), options);
 }

@@ -1,34 +1,41 @@
-/** GET /v1/smaps and GET /v1/summary: check, authorize, then stream the rows as COPY text. */
+/** GET /v1/smaps, /v1/summary and /v1/by_kind: check, authorize, then stream the rows as COPY text. */
 import { Readable } from "node:stream";
-import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
-import { authorize } from "../lib/authorize.js";
+import type { FastifyPluginAsyncJsonSchemaToTs } from "@fastify/type-provider-json-schema-to-ts";
+import type { RoleAuthorizer } from "../lib/authorize.js";
 import type { Cluster } from "../lib/cluster.js";
 import type { Kind } from "../lib/columns.js";
-import { copyRows } from "../lib/copy-rows.js";
-import type { ProcOptions } from "../lib/proc-reader.js";
-import type { Queryable } from "../lib/queryable.js";
+import { type CopyOptions, copyRows } from "../lib/copy-rows.js";
+import { ForeignProcessError } from "../lib/errors.js";
+import { type GuardOptions, RowGuard } from "../lib/limiter.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "../lib/request-params.js";
 
 export interface RowsOptions {
-  db: Queryable;
+  authorizer: RoleAuthorizer;
   cluster: Cluster;
-  proc: ProcOptions;
+  proc: CopyOptions;
+  /** Load limits (lib/limiter.ts); the defaults when absent. */
+  guard?: GuardOptions;
 }
 
-const Query = Type.Object(
-  {
-    columns: Type.String(),
-    pid: Type.Optional(Type.String()),
+// Plain JSON Schema: fastify validates it, json-schema-to-ts types it, and nothing heavy loads at run time.
+const Query = {
+  type: "object",
+  properties: {
+    columns: { type: "string" },
+    pid: { type: "string" },
   },
-  { additionalProperties: false },
-);
+  required: ["columns"],
+  additionalProperties: false,
+} as const;
 
 // The role header is checked by parseRole, so that its absence is MISSING_ROLE and not BAD_REQUEST.
-const Headers = Type.Object({
-  "x-pg-meminfo-role": Type.Optional(Type.String()),
-  "x-pg-meminfo-backend-pid": Type.Optional(Type.String()),
-});
+const Headers = {
+  type: "object",
+  properties: {
+    "x-pg-meminfo-role": { type: "string" },
+    "x-pg-meminfo-backend-pid": { type: "string" },
+  },
+} as const;
 
 /** Yields an already read first step, then the rest; closing it closes the source. */
 async function* resume(
@@ -44,22 +51,46 @@ async function* resume(
   }
 }
 
-export const rowsRoutes: FastifyPluginAsyncTypebox<RowsOptions> = async (app, options) => {
-  const { db, cluster, proc } = options;
-  for (const kind of ["smaps", "summary"] as const satisfies readonly Kind[]) {
+/** A request naming a live process outside the cluster gets a clear error, not an empty answer. */
+async function refuseForeign(
+  cluster: Cluster,
+  wanted: ReadonlySet<number>,
+  members: number[],
+): Promise<void> {
+  const foreign = await cluster.foreignProcesses(wanted, new Set(members));
+  if (foreign.length === 0) return;
+  throw new ForeignProcessError(`process ${foreign[0]} is not a process of this PostgreSQL cluster`, {
+    detail: "pg_meminfo reads only the postmaster and the processes pg_stat_activity lists.",
+    hint: "Take the pid from pg_stat_activity.",
+  });
+}
+
+export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions }> = async (
+  app,
+  options,
+) => {
+  const { authorizer, cluster, proc } = options;
+  const guard = new RowGuard(options.guard);
+  for (const kind of ["smaps", "summary", "by_kind"] as const satisfies readonly Kind[]) {
     app.get(`/v1/${kind}`, { schema: { querystring: Query, headers: Headers } }, async (request, reply) => {
       const role = parseRole(request.headers["x-pg-meminfo-role"]);
       const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
       const columns = parseColumns(kind, request.query.columns);
       const wanted = request.query.pid === undefined ? null : parsePids(request.query.pid);
-      await authorize(db, role);
-      const all = await cluster.backendPids();
-      const pids = wanted === null ? all : all.filter((pid) => wanted.has(pid));
+      await authorizer.authorize(role);
+      const started = await cluster.processes(wanted ?? undefined);
+      const pids = [...started.keys()];
+      if (wanted !== null) await refuseForeign(cluster, wanted, pids);
+      const startLimits = await cluster.startLimits(started);
       request.log.debug({ kind, role, backendPid, processes: pids.length }, "reading rows");
 
       // The first process is read before the status line, so its failure is still a JSON error. A
       // later failure destroys the stream: the connection closes without the terminating chunk.
-      const rows = copyRows(kind, pids, columns, proc);
+      // Identical concurrent requests share one read; a caller that goes away stops waiting for it.
+      const gone = new AbortController();
+      reply.raw.once("close", () => gone.abort());
+      const key = `${kind}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
+      const rows = guard.rows(key, () => copyRows(kind, pids, columns, proc, startLimits), gone.signal);
       const first = await rows.next();
       // Chunked even when empty: the terminating chunk is what tells the FDW the body is complete.
       return reply

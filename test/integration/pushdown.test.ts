@@ -54,9 +54,20 @@ describe("pid conditions are sent to the sidecar", () => {
       }
     });
 
-    it(`${table}: a pid that is no process of the cluster gives no rows`, async () => {
-      const result = await client.query(`SELECT pid FROM ${table} WHERE pid = 1`);
+    it(`${table}: a pid that no process has gives no rows`, async () => {
+      // 4194304 is the kernel's PID_MAX_LIMIT: no process ever has it.
+      const result = await client.query(`SELECT pid FROM ${table} WHERE pid = 4194304`);
       expect(result.rows).toEqual([]);
+    });
+
+    it(`${table}: a live process outside the cluster is refused with 42501`, async () => {
+      const failure = await client
+        .query(`SELECT pid FROM ${table} WHERE pid = 1`)
+        .catch((err: unknown) => err);
+      expect(failure).toMatchObject({
+        code: "42501",
+        message: "process 1 is not a process of this PostgreSQL cluster",
+      });
     });
   }
 

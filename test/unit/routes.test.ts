@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../sidecar/app.js";
+import { signedHeaders, TEST_SECRET } from "../support/signing.js";
 import { fixture, rowsOf } from "./fixtures.js";
 import { deadPool, one, testPool } from "./pool.js";
 
@@ -20,7 +21,7 @@ let backend: number;
 
 beforeAll(async () => {
   pool = testPool();
-  app = await build({ db: pool });
+  app = await build({ db: pool, secret: TEST_SECRET });
   superuser = String(await one<number>(pool, "SELECT oid::int FROM pg_roles WHERE rolname = current_user"));
   // A session held open, so its backend is there for every test.
   session = await pool.connect();
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 function get(url: string, headers: Record<string, string> = { "x-pg-meminfo-role": superuser }) {
-  return app.inject({ method: "GET", url, headers });
+  return app.inject({ method: "GET", url, headers: signedHeaders(TEST_SECRET, url, headers) });
 }
 
 describe("GET /v1/summary", () => {
@@ -54,16 +55,29 @@ describe("GET /v1/summary", () => {
     }
   });
 
-  it("keeps only the requested pids that belong to the cluster", async () => {
-    const res = await get(`/v1/summary?columns=pss,pid&pid=1,${backend},${process.pid}`);
+  it("keeps only the requested pids that belong to the cluster; gone pids have no rows", async () => {
+    const gone = 4_194_304; // the kernel's PID_MAX_LIMIT: never a pid
+    const res = await get(`/v1/summary?columns=pss,pid&pid=${gone},${backend}`);
     expect(res.statusCode).toBe(200);
     const rows = rowsOf(res.body);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.[1]).toBe(String(backend));
   });
 
+  it("refuses a live process outside the cluster: pid 1, the test runner", async () => {
+    for (const pid of [1, process.pid]) {
+      const res = await get(`/v1/summary?columns=pid&pid=${backend},${pid}`);
+      expect(res.statusCode).toBe(403);
+      expect(res.json()).toMatchObject({
+        code: "FOREIGN_PROCESS",
+        sqlstate: "42501",
+        message: `process ${pid} is not a process of this PostgreSQL cluster`,
+      });
+    }
+  });
+
   it("answers an empty but complete chunked body when no pid matches", async () => {
-    const res = await get("/v1/summary?columns=pid&pid=1");
+    const res = await get(`/v1/summary?columns=pid&pid=${4_194_304}`);
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe("");
     expect(res.headers["transfer-encoding"]).toBe("chunked");
@@ -145,11 +159,12 @@ describe("errors", () => {
 
   it("DATABASE_UNAVAILABLE when the cluster cannot be reached", async () => {
     const dead = deadPool();
-    const offline = await build({ db: dead });
+    const offline = await build({ db: dead, secret: TEST_SECRET });
     try {
+      const url = "/v1/summary?columns=pid";
       const res = await offline.inject({
-        url: "/v1/summary?columns=pid",
-        headers: { "x-pg-meminfo-role": "10" },
+        url,
+        headers: signedHeaders(TEST_SECRET, url, { "x-pg-meminfo-role": "10" }),
       });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toMatchObject({ code: "DATABASE_UNAVAILABLE", sqlstate: "08006" });
@@ -175,7 +190,7 @@ describe("over a Unix socket with a fixture proc tree", () => {
       await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity ORDER BY pid")
     ).rows.map((r) => r.pid);
     [first, second, third] = pids as [number, number, number];
-    server = await build({ db: pool, procRoot: join(root, "proc") });
+    server = await build({ db: pool, secret: TEST_SECRET, procRoot: join(root, "proc") });
     await server.listen({ path: socket });
   });
 
@@ -202,7 +217,11 @@ describe("over a Unix socket with a fixture proc tree", () => {
   function firstChunk(url: string): Promise<{ res: IncomingMessage; chunk: string; destroy: () => void }> {
     return new Promise((resolve, reject) => {
       const req = request(
-        { socketPath: socket, path: url, headers: { "x-pg-meminfo-role": superuser } },
+        {
+          socketPath: socket,
+          path: url,
+          headers: signedHeaders(TEST_SECRET, url, { "x-pg-meminfo-role": superuser }),
+        },
         (res) => {
           res.setEncoding("utf8");
           res.once("data", (chunk: string) => {
@@ -221,7 +240,14 @@ describe("over a Unix socket with a fixture proc tree", () => {
   ): Promise<{ status: number; headers: Record<string, unknown>; body: string; complete: boolean }> {
     return new Promise((resolve, reject) => {
       const req = request(
-        { socketPath: socket, path: url, headers: { "x-pg-meminfo-role": superuser, connection: "close" } },
+        {
+          socketPath: socket,
+          path: url,
+          headers: {
+            ...signedHeaders(TEST_SECRET, url, { "x-pg-meminfo-role": superuser }),
+            connection: "close",
+          },
+        },
         (res) => {
           let body = "";
           res.setEncoding("utf8");

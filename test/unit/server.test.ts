@@ -7,14 +7,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
+import { secretPathFor } from "../../sidecar/lib/secret-file.js";
 import { startServer } from "../../sidecar/server.js";
+import { secretOf, signedHeaders } from "../support/signing.js";
 
 const BIN = fileURLToPath(new URL("../../bin/pg-meminfo.js", import.meta.url));
 const run = promisify(execFile);
 
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, headers: { "x-pg-meminfo-role": "10" } }, (res) => {
+    const headers = signedHeaders(secretOf(socketPath), path, { "x-pg-meminfo-role": "10" });
+    const req = request({ socketPath, path, headers }, (res) => {
       let body = "";
       res.on("data", (c) => {
         body += c;
@@ -34,17 +37,21 @@ describe("startServer", () => {
       pool: { host: inject("pgHost"), port: inject("pgPort"), user: inject("pgUser"), database: "postgres" },
       socket,
       logLevel: "silent",
+      // This test process runs as root, the cluster as postgres; the identity check has its own tests.
+      requireClusterIdentity: false,
     });
     try {
       expect((await lstat(socket)).mode & 0o777).toBe(0o600);
       expect((await lstat(join(base, ".s.PGMEMINFO.1"))).mode & 0o777).toBe(0o700);
-      const res = await get(socket, "/v1/summary?columns=pid&pid=1");
+      expect((await lstat(secretPathFor(socket))).mode & 0o777).toBe(0o600);
+      const res = await get(socket, "/v1/summary?columns=pid&pid=4194304");
       expect(res).toEqual({ status: 200, body: "" });
     } finally {
       await server.close();
       await rm(base, { recursive: true, force: true });
     }
     expect(existsSync(socket)).toBe(false);
+    expect(existsSync(secretPathFor(socket))).toBe(false);
   });
 });
 

@@ -15,10 +15,14 @@ SELECT c.relname,
        has_table_privilege('public', c.oid, 'SELECT') AS public_select,
        has_table_privilege('pg_read_all_stats', c.oid, 'SELECT') AS stats_select
 FROM pg_class c
-WHERE c.relname IN ('get_all_smaps', 'smap_summary')
+WHERE c.relname IN ('get_all_smaps', 'smap_summary', 'backend_memory_by_kind', 'backend_memory', 'cluster_memory')
 ORDER BY 1;
-SELECT has_function_privilege('public', 'get_all_smaps()', 'EXECUTE') AS public_execute,
-       has_function_privilege('pg_read_all_stats', 'get_all_smaps()', 'EXECUTE') AS stats_execute;
+SELECT p.proname,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
+       has_function_privilege('pg_read_all_stats', p.oid, 'EXECUTE') AS stats_execute
+FROM pg_proc p
+WHERE p.proname IN ('get_all_smaps', 'pg_meminfo_postmaster_pid')
+ORDER BY 1;
 
 -- Sizes, inodes and devices are wide enough for any kernel value.
 SELECT attname, format_type(atttypid, atttypmod)
@@ -61,6 +65,9 @@ SET ROLE regress_meminfo_nobody;
 SELECT * FROM smap_summary;  -- ERROR
 SELECT * FROM get_all_smaps();  -- ERROR
 SELECT * FROM regress_summary;  -- ERROR
+SELECT * FROM backend_memory;  -- ERROR
+SELECT * FROM cluster_memory;  -- ERROR
+SELECT * FROM backend_memory_by_kind;  -- ERROR
 RESET ROLE;
 
 -- Pushdown: EXPLAIN VERBOSE shows the pid filter and the columns sent.
@@ -68,6 +75,7 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 42;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = pg_backend_pid();
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pid FROM get_all_smaps() WHERE pid IN (1, 2);
 EXPLAIN (VERBOSE, COSTS OFF) SELECT sys_path FROM get_all_smaps WHERE pid = ANY (ARRAY[3, 4]) AND rss > 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT kind, uss_bytes FROM backend_memory_by_kind WHERE pid = 42;
 -- Not pushable: a cast of the column, an OR, a volatile value.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid::bigint = 42;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 1 OR rss > 0;
@@ -80,8 +88,10 @@ SELECT count(*) > 10 AS many_mappings,
        bool_and(pss <= rss) AS pss_le_rss,
        count(*) FILTER (WHERE sys_path LIKE '%postgres%') > 0 AS maps_postgres_binary
 FROM get_all_smaps() WHERE pid = pg_backend_pid();
--- Only processes of this cluster: pid 1 is not one of them.
-SELECT count(*) FROM smap_summary WHERE pid = 1;
+-- Only processes of this cluster: a live process outside it is refused, a pid
+-- no process has (the kernel's PID_MAX_LIMIT) has no rows.
+SELECT count(*) FROM smap_summary WHERE pid = 1;  -- ERROR
+SELECT count(*) FROM smap_summary WHERE pid = 4194304;
 SELECT count(*) FROM smap_summary WHERE pid = NULL;
 SELECT count(*) FROM smap_summary WHERE pid = ANY ('{}'::int[]);
 -- The postmaster is listed.
@@ -91,9 +101,31 @@ WHERE s.pid = (SELECT split_part(pg_read_file('postmaster.pid'), E'\n', 1)::int)
 SELECT a.backend_type, s.pss <= s.rss AS pss_le_rss
 FROM pg_stat_activity a JOIN smap_summary s USING (pid)
 WHERE a.pid = pg_backend_pid();
+-- Where the memory goes: every process in one kind or more, USS its own part.
+SELECT backend_type, uss_bytes > 0 AS has_own, uss_bytes < rss_bytes AS own_lt_rss,
+       shared_buffers_bytes > 0 AS maps_shared_buffers, pss_bytes <= rss_bytes AS pss_le_rss
+FROM backend_memory WHERE pid = pg_backend_pid();
+SELECT count(*) FROM backend_memory WHERE backend_type = 'postmaster';
+SELECT count(*) = count(DISTINCT pid) AS one_row_per_process FROM backend_memory;
+SELECT kind FROM backend_memory_by_kind
+WHERE pid = pg_backend_pid() AND kind IN ('shared_buffers', 'heap', 'stack', 'postgres_binary', 'kernel')
+ORDER BY kind;
+SELECT bool_and(kind IN ('shared_buffers', 'dynamic_shared_memory', 'heap', 'anonymous', 'stack',
+                         'postgres_binary', 'shared_libraries', 'other_files', 'kernel')) AS known_kinds,
+       bool_and(uss_bytes <= private_bytes) AS uss_le_private,
+       bool_and(uss_bytes = 0) FILTER (WHERE kind IN ('shared_buffers', 'dynamic_shared_memory', 'kernel'))
+         AS shared_not_own
+FROM backend_memory_by_kind;
+SELECT processes > 1 AS several, total_pss_bytes <= total_rss_bytes AS pss_le_rss,
+       total_uss_bytes <= total_pss_bytes AS uss_le_pss,
+       shared_memory_size_bytes = pg_size_bytes(current_setting('shared_memory_size')) AS segment_size,
+       top_pid IS NOT NULL AND top_uss_bytes > 0 AS has_top
+FROM cluster_memory;
 -- A member of pg_read_all_stats may read.
 SET ROLE regress_meminfo_reader;
 SELECT count(*) AS my_rows FROM smap_summary WHERE pid = pg_backend_pid();
+SELECT count(*) AS postmaster FROM backend_memory WHERE backend_type = 'postmaster';
+SELECT processes > 1 AS several FROM cluster_memory;
 RESET ROLE;
 
 DROP FOREIGN TABLE regress_summary;

@@ -1,0 +1,68 @@
+/**
+ * The COPY text of a batch of processes, read synchronously with reused buffers: the work one
+ * thread of the read pool does for one task (read-worker.ts), also callable in-process.
+ */
+import type { Column } from "./columns.js";
+import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer } from "./proc-reader.js";
+import { isReusedSync, type StartLimits } from "./process-start.js";
+import { appendRollup, appendSmaps, Output } from "./smaps-parser.js";
+
+export type BatchKind = "smaps" | "summary";
+
+export class BatchReader {
+  readonly #scratch = new ScratchBuffer();
+  readonly #statm = new ScratchBuffer(256);
+  readonly #stat = new ScratchBuffer(1024);
+  readonly #out = new Output(64 * 1024);
+
+  /**
+   * Rows of each process in the order given, in one buffer with its own ArrayBuffer (so it can be
+   * transferred to another thread). Processes that have exited are skipped; any other read error
+   * is thrown (ProcUnreadableError). pageSize is needed when the summary asks for mem_size.
+   */
+  read(
+    kind: BatchKind,
+    pids: readonly number[],
+    columns: readonly Column[],
+    options: ProcOptions & { pageSize: number; startLimits?: StartLimits | undefined },
+  ): Buffer {
+    const wantsMemSize = kind === "summary" && columns.some((c) => c.source === "statm");
+    const out = this.#out;
+    out.reset();
+    for (const pid of pids) {
+      const before = out.pos;
+      this.#append(kind, pid, columns, options, wantsMemSize);
+      // Checked after the read: if the pid still belongs to the listed process, what was read is its.
+      if (isReusedSync(pid, options.startLimits, this.#stat, options)) out.pos = before;
+    }
+    // allocUnsafeSlow: never a slice of Node's shared pool, which must not be transferred.
+    const rows = Buffer.allocUnsafeSlow(out.pos);
+    out.buf.copy(rows, 0, 0, out.pos);
+    return rows;
+  }
+
+  /** Appends the rows of one process; nothing when it has exited. */
+  #append(
+    kind: BatchKind,
+    pid: number,
+    columns: readonly Column[],
+    options: ProcOptions & { pageSize: number },
+    wantsMemSize: boolean,
+  ): void {
+    const out = this.#out;
+    if (kind === "smaps") {
+      const buf = readProcFileSync(pid, "smaps", this.#scratch, options);
+      if (buf !== null) appendSmaps(out, buf, pid, columns);
+      return;
+    }
+    const buf = readProcFileSync(pid, "smaps_rollup", this.#scratch, options);
+    if (buf === null) return;
+    let memSize: string | null = null;
+    if (wantsMemSize) {
+      const statm = readProcFileSync(pid, "statm", this.#statm, options);
+      if (statm === null) return;
+      memSize = memSizeKbFromStatm(statm, pid, options.pageSize, options);
+    }
+    appendRollup(out, buf, pid, columns, memSize);
+  }
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { formatReport, linearFit } from "../../bench/report.js";
+import { runBench } from "../../bench/run.js";
+import { isRoot } from "../support/run-as.js";
+
+describe("npm run bench", () => {
+  it("fits a straight line", () => {
+    const fit = linearFit([10, 100, 300], [12, 102, 302]);
+    expect(fit.slope).toBeCloseTo(1, 6);
+    expect(fit.r2).toBeCloseTo(1, 6);
+  });
+
+  // Keeps the benchmark from rotting: 5 backends, one timed run.
+  it("runs end to end with 5 backends and prints its report", { timeout: 60_000 }, async () => {
+    const results = await runBench({ backends: 5, curve: [], runs: 1, install: isRoot() });
+    expect(results).toHaveLength(1);
+    const [step] = results;
+    expect(step?.backends).toBe(5);
+    expect(step?.rows.smaps).toBeGreaterThan(100);
+    expect(step?.rows.summary).toBe(step?.processes);
+    expect(step?.rows.summaryPid).toBe(1);
+    expect(step?.tempBytes.smaps).toBe(0);
+    expect(step?.floor.smaps).toBeGreaterThan(0);
+    const report = formatReport(results, 5, 1);
+    expect(report).toContain("original get_all_smaps()");
+    expect(report).toContain("targets:");
+  });
+});
