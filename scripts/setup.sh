@@ -4,8 +4,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# Debian packages: the PostgreSQL 15 server and its headers (PGXS), a C toolchain, ps/pgrep, runuser.
-packages=(postgresql-15 postgresql-server-dev-15 build-essential gcc make procps util-linux)
+# Debian packages: the PostgreSQL 15 server and its headers (PGXS), a C toolchain, ps/pgrep, runuser,
+# valgrind (the memcheck test of the extension).
+packages=(postgresql-15 postgresql-server-dev-15 build-essential gcc make procps util-linux valgrind)
 
 missing=()
 for pkg in "${packages[@]}"; do
