@@ -5,6 +5,8 @@ import type pg from "pg";
 import { Cluster } from "../test/support/cluster.js";
 import { SidecarProcess } from "../test/support/sidecar-process.js";
 
+// smap_summary joined with pg_stat_activity, with each process's own memory (uss) from
+// backend_memory_by_kind.
 const REPORT = `
   SELECT s.pid,
          coalesce(a.backend_type, 'postmaster') AS backend_type,
@@ -12,9 +14,11 @@ const REPORT = `
          coalesce(a.application_name, '') AS application_name,
          coalesce(a.state, '') AS state,
          pg_size_pretty(s.rss * 1024) AS rss,
-         pg_size_pretty(s.pss * 1024) AS pss
+         pg_size_pretty(s.pss * 1024) AS pss,
+         pg_size_pretty(k.uss) AS own
     FROM smap_summary s
     LEFT JOIN pg_stat_activity a USING (pid)
+    LEFT JOIN (SELECT pid, sum(uss_bytes) AS uss FROM backend_memory_by_kind GROUP BY pid) k USING (pid)
    ORDER BY s.pss DESC`;
 
 interface ReportRow {
@@ -25,6 +29,7 @@ interface ReportRow {
   state: string;
   rss: string;
   pss: string;
+  own: string | null;
 }
 
 async function startSessions(cluster: Cluster): Promise<pg.Client[]> {
@@ -65,13 +70,22 @@ async function printReport(cluster: Cluster): Promise<void> {
   try {
     const result = await client.query<ReportRow>(REPORT);
     const table = new Table({
-      head: ["pid", "backend_type", "usename", "application_name", "state", "rss", "pss"],
-      colAligns: ["right", "left", "left", "left", "left", "right", "right"],
+      head: ["pid", "backend_type", "usename", "application_name", "state", "rss", "pss", "own (uss)"],
+      colAligns: ["right", "left", "left", "left", "left", "right", "right", "right"],
       // Colours only on a terminal.
       style: { compact: true, ...(process.stdout.isTTY ? {} : { head: [], border: [] }) },
     });
     for (const row of result.rows) {
-      table.push([row.pid, row.backend_type, row.usename, row.application_name, row.state, row.rss, row.pss]);
+      table.push([
+        row.pid,
+        row.backend_type,
+        row.usename,
+        row.application_name,
+        row.state,
+        row.rss,
+        row.pss,
+        row.own ?? "",
+      ]);
     }
     console.log(table.toString());
   } finally {
@@ -109,7 +123,11 @@ async function main(): Promise<void> {
     console.log("\nConnect with psql (the sessions above stay open):\n");
     console.log(`  ${cluster.psqlCommand()}\n`);
     console.log("and try for example:\n");
-    console.log("  SELECT pid, pg_size_pretty(pss * 1024) FROM smap_summary ORDER BY pss DESC;");
+    console.log(
+      "  SELECT pid, application_name, pg_size_pretty(uss_bytes) FROM backend_memory ORDER BY uss_bytes DESC;",
+    );
+    console.log("  SELECT kind, pg_size_pretty(rss_bytes) FROM backend_memory_by_kind WHERE pid = <pid>;");
+    console.log("  SELECT pg_size_pretty(total_pss_bytes) FROM cluster_memory;");
     console.log("  SELECT sys_path, sum(rss) FROM get_all_smaps GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n");
     if (!once) {
       console.log("Press Ctrl-C to stop and remove the cluster.");
