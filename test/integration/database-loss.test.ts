@@ -3,6 +3,7 @@
  * A second throwaway cluster is the sidecar's database (it can be stopped and restarted without
  * disturbing the run's cluster), and the run's cluster asks that sidecar through a test server.
  */
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +21,7 @@ describe("the sidecar's database goes away and comes back", () => {
   let other: Cluster;
   let sidecar: SidecarProcess;
   let client: pg.Client;
+  let dir: string | undefined;
 
   async function ask(): Promise<Outcome> {
     const start = performance.now();
@@ -53,13 +55,14 @@ describe("the sidecar's database goes away and comes back", () => {
   beforeAll(async () => {
     other = await Cluster.create({ prefix: "pg-meminfo-dbloss-" });
     await other.start();
-    const dir = await privateDir("pg-meminfo-dbloss-sock-");
+    dir = await privateDir("pg-meminfo-dbloss-sock-");
     sidecar = await startSidecarAt(join(dir, "sidecar.sock"), other);
     client = await connect();
     await createTestServer(client, "lost", { socket: sidecar.socketPath, timeout: "10" });
   }, 120_000);
 
   afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
     if (client) await dropTestServer(client, "lost");
     await client?.end();
     await sidecar?.stop();

@@ -4,7 +4,7 @@
  * SOAK_SECONDS sets the length (`npm run soak`: 60); npm test runs a short variant. Loopback only.
  */
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -45,9 +45,10 @@ describe("soak", () => {
   let sidecar: SidecarProcess;
   let admin: pg.Client;
   let postmaster: number;
+  let dir: string | undefined;
 
   beforeAll(async () => {
-    const dir = await privateDir("pg-meminfo-soak-");
+    dir = await privateDir("pg-meminfo-soak-");
     sidecar = await startSidecarAt(join(dir, "sidecar.sock"));
     admin = await connect();
     await createTestServer(admin, "soak", { socket: sidecar.socketPath, timeout: "10" });
@@ -56,6 +57,7 @@ describe("soak", () => {
   });
 
   afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
     if (admin) await dropTestServer(admin, "soak");
     await admin?.end();
     await sidecar?.stop();

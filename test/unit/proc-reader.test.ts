@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -44,10 +44,14 @@ describe("proc-reader on a fixture tree", () => {
 
   it("keeps 64-bit statm sizes exact", async () => {
     const root = await mkdtemp(join(tmpdir(), "pg-meminfo-proc-"));
-    const dir = join(root, "7");
-    await mkdir(dir);
-    await writeFile(join(dir, "statm"), "9007199254740993 1 1 1 0 1 0\n");
-    expect(await readMemSizeKb(7, { procRoot: root, pageSize: 4096 })).toBe("36028797018963972");
+    try {
+      const dir = join(root, "7");
+      await mkdir(dir);
+      await writeFile(join(dir, "statm"), "9007199254740993 1 1 1 0 1 0\n");
+      expect(await readMemSizeKb(7, { procRoot: root, pageSize: 4096 })).toBe("36028797018963972");
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -141,8 +141,12 @@ describe("ReadPool", () => {
       procRoot: PROC_ROOT,
       pageSize: 4096,
     };
-    await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
-    await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
+    try {
+      await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
+      await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses work once closed", async () => {
