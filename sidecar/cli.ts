@@ -14,13 +14,14 @@ interface SidecarFlags {
 
 const SIDECAR_HELP = `
 The sidecar reads /proc/PID/smaps of the cluster's processes for the pg_meminfo foreign data wrapper.
-It must run as the operating system user that owns the cluster (usually postgres) and refuses to run
-as root.
+It must run as the operating system user and group that own the cluster (usually postgres), without
+capabilities: it refuses to start as root, as another user, or with capabilities.
 
 Socket: by default <first unix_socket_directories entry>/.s.PGMEMINFO.<port>/sidecar.sock, read from
 the cluster it connects to. The .s.PGMEMINFO.<port> directory is created with mode 0700 and the socket
-with mode 0600, so only the cluster's OS user can reach it. With --socket, give the same path in the
-foreign server's socket option.
+with mode 0600, so only the cluster's OS user can reach it. Beside it, <socket>.secret (mode 0600)
+holds a secret made at every start; the wrapper signs each request with it. With --socket, give the
+same path in the foreign server's socket option.
 
 Database: a libpq connection string ("host=/var/run/postgresql port=5432 dbname=postgres" or a
 postgresql:// URI). Without --database, the PGHOST, PGPORT, PGUSER and PGDATABASE environment
