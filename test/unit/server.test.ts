@@ -62,7 +62,8 @@ describe("pg-meminfo command", () => {
     expect(stdout).toContain("--socket <path>");
     expect(stdout).toContain("--log-level <level>");
     expect(stdout).toContain(".s.PGMEMINFO.<port>/sidecar.sock");
-    expect(stdout).toContain("operating system user that owns the cluster");
+    expect(stdout).toContain("operating system user and group that own the cluster");
+    expect(stdout).toContain("<socket>.secret (mode 0600)");
   });
 
   it.skipIf(process.getuid?.() !== 0)("refuses to run as root", async () => {
