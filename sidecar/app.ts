@@ -13,6 +13,8 @@ import { rowsRoutes } from "./routes/rows.js";
 export interface BuildOptions {
   /** Connection to the cluster (a pg Pool), for role checks and backend discovery. */
   db: Queryable;
+  /** The cluster's processes, when the caller has already looked it up; made from db otherwise. */
+  cluster?: Cluster;
   /** The secret requests are signed with (see lib/secret-file.ts). */
   secret: string;
   /** Fastify's logger option (pino options, a pino instance, true or false). */
@@ -38,7 +40,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   const proc = { procRoot: options.procRoot, pageSize: options.pageSize, pool };
   await app.register(rowsRoutes, {
     authorizer: new RoleAuthorizer(options.db),
-    cluster: new Cluster(options.db),
+    cluster: options.cluster ?? new Cluster(options.db),
     proc,
   });
   return app;

@@ -37,12 +37,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     query_timeout: 5_000,
     ...options.pool,
   });
-  // An idle connection that the cluster drops must not crash the process; the next query reconnects.
-  pool.on("error", () => {});
   let app: FastifyInstance | undefined;
+  // An idle connection that the cluster drops must not crash the process; the next query reconnects.
+  pool.on("error", (err) => app?.log.warn({ err: err.message }, "lost an idle connection to the cluster"));
   try {
+    const cluster = new Cluster(pool);
     if (options.requireClusterIdentity !== false) {
-      await assertClusterIdentity(await new Cluster(pool).postmasterPid());
+      await assertClusterIdentity(await cluster.postmasterPid());
     }
     const socket = options.socket ?? (await defaultSocketPath(pool));
     await prepareSocket(socket);
@@ -50,6 +51,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const secret = await writeSecret(secretPath);
     app = await build({
       db: pool,
+      cluster,
       secret,
       readThreads: options.readThreads,
       logger: {

@@ -5,13 +5,11 @@
  * backslashes, "\012", CR, spaces and " (deleted)" included, comes back exactly.
  */
 import fc from "fast-check";
-import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findColumn } from "../../sidecar/lib/columns.js";
 import { parseSmaps } from "../../sidecar/lib/smaps-parser.js";
-import { connect } from "../support/db.js";
-import { FakeSidecar, okResponse } from "../support/fake-sidecar.js";
-import { createTestServer, dropTestServer } from "../support/foreign-server.js";
+import { useFakeServer } from "../support/fake-server-fixture.js";
+import { okResponse } from "../support/fake-sidecar.js";
 
 const COLUMNS = ["pid", "sys_path", "rss"].map((name) => {
   const column = findColumn("smaps", name);
@@ -53,20 +51,7 @@ function expected(path: Buffer): string {
 }
 
 describe("a path's round trip through the sidecar's parser, the FDW and COPY", () => {
-  let fake: FakeSidecar;
-  let client: pg.Client;
-
-  beforeAll(async () => {
-    fake = await FakeSidecar.start();
-    client = await connect();
-    await createTestServer(client, "roundtrip", { socket: fake.socketPath, timeout: "5" });
-  });
-
-  afterAll(async () => {
-    if (client) await dropTestServer(client, "roundtrip");
-    await client?.end();
-    await fake?.stop();
-  });
+  const ctx = useFakeServer("roundtrip", { timeout: "5" });
 
   it("gives back every path byte for byte (invalid UTF-8 as U+FFFD)", async () => {
     await fc.assert(
@@ -84,8 +69,8 @@ describe("a path's round trip through the sidecar's parser, the FDW and COPY", (
           ]),
         );
         const copy = parseSmaps(smaps, 4242, COLUMNS);
-        await fake.respond(okResponse(copy, 13));
-        const rows = await client.query<{ pid: number; sys_path: string; rss: string }>(
+        await ctx.fake.respond(okResponse(copy, 13));
+        const rows = await ctx.client.query<{ pid: number; sys_path: string; rss: string }>(
           "SELECT pid, sys_path, rss FROM roundtrip_smaps",
         );
         // The kernel pads before the path; the path itself begins at its first non-space byte.

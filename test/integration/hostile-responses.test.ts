@@ -1,12 +1,7 @@
-/**
- * The FDW fed cut, malformed and hostile responses by a fake sidecar: always an error with a useful
- * message, never fewer rows, never a crash.
- */
-import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "../support/db.js";
-import { errorResponse, FakeSidecar, OK_HEAD, okResponse } from "../support/fake-sidecar.js";
-import { createTestServer, dropTestServer, failure } from "../support/foreign-server.js";
+import { describe, expect, it } from "vitest";
+import { useFakeServer } from "../support/fake-server-fixture.js";
+import { errorResponse, OK_HEAD, okResponse } from "../support/fake-sidecar.js";
+import { failure } from "../support/foreign-server.js";
 
 const ROWS = "101\t/usr/lib/a b\t10\n101\t\\N\t\\N\n102\t/tmp/x\\ty (deleted)\t7\n103\t[heap]\t0\n";
 const EXPECTED = [
@@ -18,26 +13,13 @@ const EXPECTED = [
 const SELECT = "SELECT pid, sys_path, rss FROM hostile_smaps";
 
 describe("responses cut short or malformed", () => {
-  let fake: FakeSidecar;
-  let client: pg.Client;
-
-  beforeAll(async () => {
-    fake = await FakeSidecar.start();
-    client = await connect();
-    await createTestServer(client, "hostile", { socket: fake.socketPath, timeout: "5" });
-  });
-
-  afterAll(async () => {
-    if (client) await dropTestServer(client, "hostile");
-    await client?.end();
-    await fake?.stop();
-  });
+  const ctx = useFakeServer("hostile", { timeout: "5" });
 
   it("reads a whole response, and the request carries role, pid and columns", async () => {
-    await fake.respond(okResponse(ROWS, 7));
-    const from = fake.events.length;
-    expect((await client.query(SELECT)).rows).toEqual(EXPECTED);
-    const request = await fake.waitFor<{ event: "request"; id: number; head: string }>(
+    await ctx.fake.respond(okResponse(ROWS, 7));
+    const from = ctx.fake.events.length;
+    expect((await ctx.client.query(SELECT)).rows).toEqual(EXPECTED);
+    const request = await ctx.fake.waitFor<{ event: "request"; id: number; head: string }>(
       (e) => e.event === "request",
       5_000,
       from,
@@ -50,13 +32,13 @@ describe("responses cut short or malformed", () => {
     const whole = okResponse(ROWS, 9);
     const codes = new Set<string>();
     for (let cut = 0; cut < whole.length; cut++) {
-      await fake.respond(whole.subarray(0, cut));
-      const error = await failure(client, SELECT);
+      await ctx.fake.respond(whole.subarray(0, cut));
+      const error = await failure(ctx.client, SELECT);
       expect(error.code, `cut at ${cut}: ${error.message}`).toMatch(/^08/);
       codes.add(`${error.code} ${error.message}`);
     }
-    await fake.respond(whole);
-    expect((await client.query(SELECT)).rows).toEqual(EXPECTED);
+    await ctx.fake.respond(whole);
+    expect((await ctx.client.query(SELECT)).rows).toEqual(EXPECTED);
     // Every cut is either "closed before complete" or, for a cut inside the status line, the same.
     expect([...codes].join("\n")).toContain("closed the connection before the response was complete");
   });
@@ -66,18 +48,18 @@ describe("responses cut short or malformed", () => {
     const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`;
     const whole = Buffer.concat([Buffer.from(head), body]);
     for (let cut = 0; cut < whole.length; cut++) {
-      await fake.respond(whole.subarray(0, cut));
-      const error = await failure(client, SELECT);
+      await ctx.fake.respond(whole.subarray(0, cut));
+      const error = await failure(ctx.client, SELECT);
       expect(error.code, `cut at ${cut}: ${error.message}`).toMatch(/^08/);
     }
-    await fake.respond(whole);
-    expect((await client.query(SELECT)).rows).toEqual(EXPECTED);
+    await ctx.fake.respond(whole);
+    expect((await ctx.client.query(SELECT)).rows).toEqual(EXPECTED);
   });
 
   it("fails when the connection is reset in the middle of the rows", async () => {
     const whole = okResponse(ROWS, 9);
-    await fake.script([{ write: whole.subarray(0, whole.length - 20) }, { sleep: 50 }, { reset: true }]);
-    const error = await failure(client, SELECT);
+    await ctx.fake.script([{ write: whole.subarray(0, whole.length - 20) }, { sleep: 50 }, { reset: true }]);
+    const error = await failure(ctx.client, SELECT);
     expect(error.code).toMatch(/^08/);
   });
 
@@ -129,8 +111,8 @@ describe("responses cut short or malformed", () => {
   it.each(malformedHttp)(
     "rejects %s with SQLSTATE 08P01 and says what is wrong",
     async (_name, bytes, what) => {
-      await fake.respond(bytes);
-      const error = await failure(client, SELECT);
+      await ctx.fake.respond(bytes);
+      const error = await failure(ctx.client, SELECT);
       expect(error.code, error.message).toBe("08P01");
       expect(error.message).toMatch(/^malformed response from pg_meminfo sidecar: /);
       expect(error.message).toMatch(what);
@@ -163,8 +145,8 @@ describe("responses cut short or malformed", () => {
   it.each(malformedRows)(
     "rejects a row with %s, naming the line and column",
     async (_name, rows, code, what, where) => {
-      await fake.respond(okResponse(Buffer.from(rows, "latin1")));
-      const error = await failure(client, SELECT);
+      await ctx.fake.respond(okResponse(Buffer.from(rows, "latin1")));
+      const error = await failure(ctx.client, SELECT);
       expect(error.code, error.message).toBe(code);
       expect(error.message).toMatch(what);
       expect(error.where ?? "", error.message).toMatch(/COPY hostile_smaps/);
@@ -181,33 +163,20 @@ describe("responses cut short or malformed", () => {
   ];
 
   it.each(markers)("rejects an end-of-data marker %s rather than dropping rows", async (_name, rows) => {
-    await fake.respond(okResponse(rows, 5));
-    const error = await failure(client, SELECT);
+    await ctx.fake.respond(okResponse(rows, 5));
+    const error = await failure(ctx.client, SELECT);
     expect(error.code, error.message).toBe("08P01");
     expect(error.message).toMatch(/end-of-data marker in the rows/);
   });
 
   it("keeps an escaped backslash before a dot, which is data", async () => {
-    await fake.respond(okResponse("1\t/a\\\\.b\t1\n", 3));
-    expect((await client.query(SELECT)).rows).toEqual([{ pid: 1, sys_path: "/a\\.b", rss: "1" }]);
+    await ctx.fake.respond(okResponse("1\t/a\\\\.b\t1\n", 3));
+    expect((await ctx.client.query(SELECT)).rows).toEqual([{ pid: 1, sys_path: "/a\\.b", rss: "1" }]);
   });
 });
 
 describe("error responses of the sidecar", () => {
-  let fake: FakeSidecar;
-  let client: pg.Client;
-
-  beforeAll(async () => {
-    fake = await FakeSidecar.start();
-    client = await connect();
-    await createTestServer(client, "answers", { socket: fake.socketPath, timeout: "5" });
-  });
-
-  afterAll(async () => {
-    if (client) await dropTestServer(client, "answers");
-    await client?.end();
-    await fake?.stop();
-  });
+  const ctx = useFakeServer("answers", { timeout: "5" });
 
   const reports: [number, object, string][] = [
     [403, { code: "FORBIDDEN", sqlstate: "42501", message: "permission denied: nope" }, "42501"],
@@ -226,8 +195,8 @@ describe("error responses of the sidecar", () => {
   it.each(reports)(
     "HTTP %i with a report raises its SQLSTATE, message, detail and hint",
     async (status, report, code) => {
-      await fake.respond(errorResponse(status, { ...report, detail: "The detail.", hint: "The hint." }));
-      const error = await failure(client, "SELECT * FROM answers_summary");
+      await ctx.fake.respond(errorResponse(status, { ...report, detail: "The detail.", hint: "The hint." }));
+      const error = await failure(ctx.client, "SELECT * FROM answers_summary");
       expect(error).toMatchObject({
         code,
         message: (report as { message: string }).message,
@@ -249,8 +218,8 @@ describe("error responses of the sidecar", () => {
   it.each(unreadable)(
     "an error response with %s still fails with a fitting SQLSTATE",
     async (_name, status, body, code) => {
-      await fake.respond(errorResponse(status, Buffer.from(body, "latin1")));
-      const error = await failure(client, "SELECT * FROM answers_summary");
+      await ctx.fake.respond(errorResponse(status, Buffer.from(body, "latin1")));
+      const error = await failure(ctx.client, "SELECT * FROM answers_summary");
       expect(error.code, error.message).toBe(code);
       expect(error.message).toBe(
         `pg_meminfo sidecar answered HTTP ${status} without a readable error report`,
@@ -259,15 +228,15 @@ describe("error responses of the sidecar", () => {
   );
 
   it("a report with a success SQLSTATE is still an error", async () => {
-    await fake.respond(errorResponse(500, { sqlstate: "00000", message: "all is well" }));
-    const error = await failure(client, "SELECT * FROM answers_summary");
+    await ctx.fake.respond(errorResponse(500, { sqlstate: "00000", message: "all is well" }));
+    const error = await failure(ctx.client, "SELECT * FROM answers_summary");
     expect(error).toMatchObject({ code: "HV000", message: "all is well" });
   });
 
   it("an error response cut short still fails", async () => {
     const whole = errorResponse(403, { sqlstate: "42501", message: "permission denied" });
-    await fake.respond(whole.subarray(0, whole.length - 5));
-    const error = await failure(client, "SELECT * FROM answers_summary");
+    await ctx.fake.respond(whole.subarray(0, whole.length - 5));
+    const error = await failure(ctx.client, "SELECT * FROM answers_summary");
     expect(error.code).toMatch(/^08/);
   });
 });

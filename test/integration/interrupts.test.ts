@@ -22,6 +22,16 @@ async function postmasterPid(): Promise<number> {
   );
 }
 
+/** The backend, not the fake, closed the connection of the request that started after event `from`. */
+async function expectClosedByBackend(fake: FakeSidecar, from: number): Promise<void> {
+  const closed = await fake.waitFor<{ event: "closed"; byClient: boolean }>(
+    (e) => e.event === "closed",
+    5_000,
+    from,
+  );
+  expect(closed.byClient).toBe(true);
+}
+
 describe("interrupting a scan that waits on the sidecar", () => {
   let fake: FakeSidecar;
   let admin: pg.Client;
@@ -54,12 +64,7 @@ describe("interrupting a scan that waits on the sidecar", () => {
       expect(ms).toBeGreaterThanOrEqual(190);
       // ~0.5 s expected; 3 s of slack for a loaded 2-core machine, still far below the 60 s timeout.
       expect(ms).toBeLessThan(3_000);
-      const closed = await fake.waitFor<{ event: "closed"; byClient: boolean }>(
-        (e) => e.event === "closed",
-        5_000,
-        from,
-      );
-      expect(closed.byClient).toBe(true);
+      await expectClosedByBackend(fake, from);
       // The session goes on.
       expect((await session.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     } finally {
@@ -80,12 +85,7 @@ describe("interrupting a scan that waits on the sidecar", () => {
       expect(error.code).toBe("57014");
       expect(error.message).toBe("canceling statement due to user request");
       expect(performance.now() - start).toBeLessThan(3_000);
-      const closed = await fake.waitFor<{ event: "closed"; byClient: boolean }>(
-        (e) => e.event === "closed",
-        5_000,
-        from,
-      );
-      expect(closed.byClient).toBe(true);
+      await expectClosedByBackend(fake, from);
       expect((await session.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     } finally {
       await session.end();

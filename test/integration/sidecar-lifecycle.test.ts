@@ -9,7 +9,8 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../support/db.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
-import { FakeSidecar, OK_HEAD } from "../support/fake-sidecar.js";
+import { useFakeServer } from "../support/fake-server-fixture.js";
+import { OK_HEAD } from "../support/fake-sidecar.js";
 import { createTestServer, dropTestServer, failure } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
 import type { SidecarProcess } from "../support/sidecar-process.js";
@@ -161,33 +162,20 @@ describe("the sidecar not running, killed, stopped, shut down", () => {
 });
 
 describe("a sidecar stopped in the middle of a response", () => {
-  let fake: FakeSidecar;
-  let client: pg.Client;
-
-  beforeAll(async () => {
-    fake = await FakeSidecar.start();
-    client = await connect();
-    await createTestServer(client, "midway", { socket: fake.socketPath, timeout: "1" });
-  });
-
-  afterAll(async () => {
-    if (client) await dropTestServer(client, "midway");
-    await client?.end();
-    await fake?.stop();
-  });
+  const ctx = useFakeServer("midway", { timeout: "1" });
 
   it("fails with 08006 after the timeout, not before, and closes the connection", async () => {
     // Half the rows, then the fake is stopped with SIGSTOP before it can send the rest.
-    await fake.script([
+    await ctx.fake.script([
       { write: `${OK_HEAD}8\r\n1\t/a\t1\n` },
       { mark: "half" },
       { sleep: 5_000 },
       { write: "0\r\n\r\n" },
     ]);
-    const from = fake.events.length;
-    const pending = timed(() => failure(client, "SELECT * FROM midway_smaps"));
-    await fake.waitFor((e) => e.event === "mark", 5_000, from);
-    signal(fake.pid, "SIGSTOP");
+    const from = ctx.fake.events.length;
+    const pending = timed(() => failure(ctx.client, "SELECT * FROM midway_smaps"));
+    await ctx.fake.waitFor((e) => e.event === "mark", 5_000, from);
+    signal(ctx.fake.pid, "SIGSTOP");
     try {
       const { value: error, ms } = await pending;
       expect(error.code).toBe("08006");
@@ -195,13 +183,13 @@ describe("a sidecar stopped in the middle of a response", () => {
       expect(ms).toBeGreaterThanOrEqual(990);
       expect(ms).toBeLessThan(6_000);
     } finally {
-      resume(fake.pid, fake.wrapperPid);
+      resume(ctx.fake.pid, ctx.fake.wrapperPid);
     }
-    const closed = await fake.waitFor<{ event: "closed"; byClient: boolean }>(
+    const closed = await ctx.fake.waitFor<{ event: "closed"; byClient: boolean }>(
       (e) => e.event === "closed",
       5_000,
       from,
     );
-    expect(closed.byClient, JSON.stringify(fake.events.slice(from))).toBe(true);
+    expect(closed.byClient, JSON.stringify(ctx.fake.events.slice(from))).toBe(true);
   });
 });

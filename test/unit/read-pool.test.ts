@@ -10,6 +10,15 @@ import { readProcFileSync, ScratchBuffer } from "../../sidecar/lib/proc-reader.j
 import { ReadPool } from "../../sidecar/lib/read-pool.js";
 import { ALL_SMAPS, ALL_SUMMARY, columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
 
+/** One process of the fixture tree, summarized. */
+const SUMMARY_OF_4242 = {
+  kind: "summary" as const,
+  pids: [4242],
+  columns: ALL_SUMMARY,
+  procRoot: PROC_ROOT,
+  pageSize: 4096,
+};
+
 const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
 
 // The threads run the compiled worker: `npm test` builds before vitest (or run `npm run build`).
@@ -134,16 +143,9 @@ describe("ReadPool", () => {
       'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => process.exit(3));\n',
     );
     const dying = pool(1, pathToFileURL(script));
-    const task = {
-      kind: "summary" as const,
-      pids: [4242],
-      columns: ALL_SUMMARY,
-      procRoot: PROC_ROOT,
-      pageSize: 4096,
-    };
     try {
-      await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
-      await expect(dying.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
+      await expect(dying.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
+      await expect(dying.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -153,13 +155,6 @@ describe("ReadPool", () => {
     const closed = pool(1);
     await closed.close();
     expect(closed.threaded).toBe(false);
-    const task = {
-      kind: "summary" as const,
-      pids: [4242],
-      columns: ALL_SUMMARY,
-      procRoot: PROC_ROOT,
-      pageSize: 4096,
-    };
-    await expect(closed.run(task)).rejects.toMatchObject({ code: "INTERNAL" });
+    await expect(closed.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
   });
 });
