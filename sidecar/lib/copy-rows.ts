@@ -1,15 +1,16 @@
 /**
  * The COPY text of a set of processes, in the order of the pids, each process's rows contiguous: read
- * by the threads of the read pool when there is one, else one process at a time in this thread.
+ * by the threads of the read pool when there is one, else in this thread (local-rows.ts).
  */
 import type { BatchKind } from "./batch-rows.js";
 import { byKindRows } from "./by-kind-rows.js";
 import type { Column, Kind } from "./columns.js";
+import { rowsPacer } from "./gc-pacer.js";
+import { localRows } from "./local-rows.js";
 import { pageSize } from "./page-size.js";
-import { type ProcOptions, readMemSizeKb, readRollup, readSmaps } from "./proc-reader.js";
-import { isReused, type StartLimits } from "./process-start.js";
+import type { ProcOptions } from "./proc-reader.js";
+import type { StartLimits } from "./process-start.js";
 import type { ReadPool } from "./read-pool.js";
-import { parseRollup, parseSmaps } from "./smaps-parser.js";
 
 export interface CopyOptions extends ProcOptions {
   /** Threads that read and parse; without one this thread reads. */
@@ -75,6 +76,19 @@ export async function* copyRows(
   options: CopyOptions = {},
   startLimits?: StartLimits,
 ): AsyncGenerator<Buffer, void, undefined> {
+  for await (const rows of readRows(kind, pids, columns, options, startLimits)) {
+    rowsPacer.handed(rows.length);
+    yield rows;
+  }
+}
+
+async function* readRows(
+  kind: Kind,
+  pids: Iterable<number>,
+  columns: readonly Column[],
+  options: CopyOptions,
+  startLimits: StartLimits | undefined,
+): AsyncGenerator<Buffer, void, undefined> {
   if (kind === "by_kind") {
     yield* byKindRows(pids, columns, options, startLimits);
     return;
@@ -84,23 +98,5 @@ export async function* copyRows(
     yield* pooledRows(options.pool, kind, list, columns, options, startLimits);
     return;
   }
-  const wantsMemSize = kind === "summary" && columns.some((c) => c.source === "statm");
-  for (const pid of list) {
-    if (kind === "smaps") {
-      const buf = await readSmaps(pid, options);
-      if (buf === null) continue;
-      const rows = parseSmaps(buf, pid, columns);
-      if (rows.length > 0 && !(await isReused(pid, startLimits, options))) yield rows;
-      continue;
-    }
-    const buf = await readRollup(pid, options);
-    if (buf === null) continue;
-    let memSize: string | null = null;
-    if (wantsMemSize) {
-      memSize = await readMemSizeKb(pid, options);
-      if (memSize === null) continue;
-    }
-    const row = parseRollup(buf, pid, columns, memSize);
-    if (row.length > 0 && !(await isReused(pid, startLimits, options))) yield row;
-  }
+  yield* localRows(kind, list, columns, options, startLimits);
 }

@@ -1,6 +1,5 @@
 /** Reads the /proc files of one process; a process that has exited reads as null. */
-import { closeSync, openSync, readSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { closeSync, open, openSync, read, readSync } from "node:fs";
 import { join } from "node:path";
 import { ProcUnreadableError } from "./errors.js";
 import { pageSize } from "./page-size.js";
@@ -11,6 +10,9 @@ export interface ProcOptions {
   /** Bytes per page for statm; the machine's page size unless given. */
   pageSize?: number;
 }
+
+/** /proc files made by one show() of the kernel's single_open: stat, statm, smaps_rollup. */
+const ONE_RECORD = new Set(["stat", "statm", "smaps_rollup"]);
 
 /** Error codes that mean the process is gone (or became a zombie) while we read it. */
 const EXITED = new Set(["ENOENT", "ESRCH"]);
@@ -28,21 +30,59 @@ function exited(err: unknown): boolean {
   return code !== undefined && EXITED.has(code);
 }
 
-/** Contents of /proc/PID/<file>, or null when the process has exited. */
-export async function readProcFile(
+/**
+ * Contents of /proc/PID/<file>, or null when the process has exited (or the file is empty). Read
+ * through libuv's thread pool, so a slow /proc file never blocks this thread.
+ */
+export function readProcFile(pid: number, file: string, options: ProcOptions = {}): Promise<Buffer | null> {
+  return readProcFileInto(pid, file, new ScratchBuffer(4096), options);
+}
+
+/**
+ * readProcFile into `scratch`, grown as needed: the result is a view of the scratch buffer, valid
+ * until its next use. The open and every read(2) run on libuv's thread pool; each read is one trip
+ * to the pool, and the whole file is one promise.
+ */
+export function readProcFileInto(
   pid: number,
   file: string,
+  scratch: ScratchBuffer,
   options: ProcOptions = {},
 ): Promise<Buffer | null> {
+  // These files are one record the kernel writes whole on the first read: a read that leaves room
+  // in the buffer has had it all, and the read that would return 0 is a trip saved.
+  const oneRecord = ONE_RECORD.has(file);
   const path = join(options.procRoot ?? "/proc", String(pid), file);
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    if (exited(err)) return null;
-    throw unreadable(path, err);
-  }
-  return buf.length === 0 ? null : buf;
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown) => (exited(err) ? resolve(null) : reject(unreadable(path, err)));
+    open(path, "r", (openError, fd) => {
+      if (openError) {
+        fail(openError);
+        return;
+      }
+      let length = 0;
+      // Closing a /proc file releases the kernel's buffer and never waits: done here, no trip.
+      const finish = (err: unknown) => {
+        closeSync(fd);
+        if (err) fail(err);
+        else resolve(length === 0 ? null : scratch.buf.subarray(0, length));
+      };
+      const next = () => {
+        if (length === scratch.buf.length) scratch.grow();
+        const room = scratch.buf.length - length;
+        read(fd, scratch.buf, length, room, null, (readError, n) => {
+          if (readError || n === 0) {
+            finish(readError);
+            return;
+          }
+          length += n;
+          if (oneRecord && n < room) finish(null);
+          else next();
+        });
+      };
+      next();
+    });
+  });
 }
 
 /**

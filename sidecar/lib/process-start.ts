@@ -3,9 +3,7 @@
  * it started; a process whose start time (field 22 of /proc/PID/stat, clock ticks after boot) is later
  * than that, give or take a little, is another process, and its rows are not the listed one's.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { type ProcOptions, readProcFileSync, type ScratchBuffer } from "./proc-reader.js";
+import { type ProcOptions, readProcFileInto, readProcFileSync, ScratchBuffer } from "./proc-reader.js";
 
 /** Per pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
 export type StartLimits = ReadonlyMap<number, number>;
@@ -19,16 +17,22 @@ export function startTicksFromStat(stat: string): number | null {
 }
 
 /** True when the process now at pid started after the one listed (null when it has exited). */
-export async function isReused(pid: number, limits: StartLimits | undefined, options: ProcOptions = {}) {
+export async function isReused(
+  pid: number,
+  limits: StartLimits | undefined,
+  options: ProcOptions = {},
+  scratch: ScratchBuffer = new ScratchBuffer(1024),
+) {
   const limit = limits?.get(pid);
   if (limit === undefined) return false;
-  let stat: string;
+  let stat: Buffer | null;
   try {
-    stat = await readFile(join(options.procRoot ?? "/proc", String(pid), "stat"), "latin1");
+    stat = await readProcFileInto(pid, "stat", scratch, options);
   } catch {
-    return false; // gone: what was read before it went is its own
+    return false; // unreadable: what was read is kept, as when it has gone
   }
-  const ticks = startTicksFromStat(stat);
+  if (stat === null) return false; // gone: what was read before it went is its own
+  const ticks = startTicksFromStat(stat.toString("latin1"));
   return ticks !== null && ticks > limit;
 }
 

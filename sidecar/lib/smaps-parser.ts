@@ -70,8 +70,11 @@ interface Plan {
   emit: Uint8Array;
   slot: Int32Array;
   slots: number;
-  /** Hash of the key's bytes → the requested keys with that hash. */
-  keys: Map<number, FieldKey[]>;
+  /** The requested keys. */
+  keys: FieldKey[];
+  /** Open-addressing table: (hash of a key's bytes & mask) → 1 + index in keys, 0 when empty. */
+  table: Int32Array;
+  mask: number;
 }
 
 const plans = new WeakMap<readonly Column[], Plan>();
@@ -82,12 +85,30 @@ function hashKey(bytes: Buffer): number {
   return h;
 }
 
+/** Where a hash starts probing in a table of mask + 1 entries. */
+function home(h: number, mask: number): number {
+  return (h ^ (h >>> 11)) & mask;
+}
+
+function buildTable(keys: FieldKey[]): { table: Int32Array; mask: number } {
+  let size = 16;
+  while (size < keys.length * 4) size *= 2;
+  const table = new Int32Array(size);
+  const mask = size - 1;
+  keys.forEach((key, i) => {
+    let at = home(hashKey(key.bytes), mask);
+    while (table[at] !== 0) at = (at + 1) & mask;
+    table[at] = i + 1;
+  });
+  return { table, mask };
+}
+
 function compile(columns: readonly Column[]): Plan {
   const cached = plans.get(columns);
   if (cached !== undefined) return cached;
   const emit = new Uint8Array(columns.length);
   const slot = new Int32Array(columns.length).fill(-1);
-  const keys = new Map<number, FieldKey[]>();
+  const keys: FieldKey[] = [];
   const slotOfKey = new Map<string, number>();
   let slots = HEADER_SLOTS;
   columns.forEach((column, i) => {
@@ -105,12 +126,7 @@ function compile(columns: readonly Column[]): Plan {
         if (s === undefined) {
           s = slots++;
           slotOfKey.set(key, s);
-          const bytes = Buffer.from(key, "latin1");
-          const entry: FieldKey = { bytes, slot: s, max };
-          const h = hashKey(bytes);
-          const list = keys.get(h);
-          if (list === undefined) keys.set(h, [entry]);
-          else list.push(entry);
+          keys.push({ bytes: Buffer.from(key, "latin1"), slot: s, max });
         }
         slot[i] = s;
         emit[i] = max === null ? EMIT_FLAGS : EMIT_DIGITS;
@@ -124,7 +140,7 @@ function compile(columns: readonly Column[]): Plan {
       }
     }
   });
-  const plan: Plan = { emit, slot, slots, keys };
+  const plan: Plan = { emit, slot, slots, keys, ...buildTable(keys) };
   plans.set(columns, plan);
   return plan;
 }
@@ -219,47 +235,56 @@ export class Output {
   }
 }
 
-/** Finds the requested key whose bytes are buf[s..e), or undefined. */
+/** Finds the requested key whose bytes are buf[s..e) and whose hash is h, or undefined. */
 function lookup(plan: Plan, buf: Buffer, s: number, e: number, h: number): FieldKey | undefined {
-  const list = plan.keys.get(h);
-  if (list === undefined) return undefined;
-  for (const key of list) if (sameBytes(buf, s, e, key.bytes)) return key;
+  const { table, mask, keys } = plan;
+  for (let at = home(h, mask); table[at] !== 0; at = (at + 1) & mask) {
+    const key = keys[(table[at] as number) - 1] as FieldKey;
+    if (sameBytes(buf, s, e, key.bytes)) return key;
+  }
   return undefined;
 }
 
-/** Records the value of a field line whose colon is at `colon`. Duplicate fields: the first wins. */
-function readField(
-  plan: Plan,
-  buf: Buffer,
-  ls: number,
-  colon: number,
-  le: number,
-  h: number,
-  spans: Int32Array,
-) {
-  const key = lookup(plan, buf, ls, colon, h);
-  if (key === undefined) return;
+/** The offset of the first newline at or after p, or the end of buf. */
+function lineEnd(buf: Buffer, p: number): number {
+  const length = buf.length;
+  while (p < length && buf[p] !== NL) p++;
+  return p;
+}
+
+/**
+ * Records the value of a requested field whose colon is at `colon` and returns the end of its line.
+ * A size is "<digits> kB" with any blanks around; anything else makes it NULL. Duplicate fields:
+ * the first wins.
+ */
+function readField(key: FieldKey, buf: Buffer, colon: number, spans: Int32Array): number {
+  const length = buf.length;
   const at = key.slot * 2;
-  if (spans[at] !== ABSENT) return;
   let p = colon + 1;
-  while (p < le && (buf[p] === SPACE || buf[p] === TAB)) p++;
-  if (key.max === null) {
-    spans[at] = p;
-    spans[at + 1] = le;
-    return;
+  while (p < length && (buf[p] === SPACE || buf[p] === TAB)) p++;
+  if (spans[at] !== ABSENT || key.max === null) {
+    const le = lineEnd(buf, p);
+    if (spans[at] === ABSENT && le < length) {
+      spans[at] = p;
+      spans[at + 1] = le;
+    }
+    return le;
   }
   const ds = p;
-  while (p < le && isDigit(buf[p] as number)) p++;
+  while (p < length && isDigit(buf[p] as number)) p++;
   const de = p;
-  while (p < le && buf[p] === SPACE) p++;
-  if (p + 1 < le && buf[p] === LOWER_K && buf[p + 1] === UPPER_B) p += 2;
-  while (p < le && (buf[p] === SPACE || buf[p] === TAB)) p++;
-  if (de === ds || p !== le || !fits(buf, ds, de, key.max)) {
-    spans[at] = INVALID;
-    return;
+  while (p < length && buf[p] === SPACE) p++;
+  if (p + 1 < length && buf[p] === LOWER_K && buf[p + 1] === UPPER_B) p += 2;
+  while (p < length && (buf[p] === SPACE || buf[p] === TAB)) p++;
+  if (p < length && buf[p] === NL && de > ds && fits(buf, ds, de, key.max)) {
+    spans[at] = ds;
+    spans[at + 1] = de;
+    return p;
   }
-  spans[at] = ds;
-  spans[at + 1] = de;
+  const le = lineEnd(buf, p);
+  // A line cut short by the end of the input is ignored, like the whole last line.
+  if (le < length) spans[at] = INVALID;
+  return le;
 }
 
 /** Sets the span of one header token (NULL when empty). */
@@ -377,21 +402,19 @@ function scan(
   let pos = 0;
   const length = buf.length;
   while (pos < length) {
-    // Lines are short (~30 bytes): a loop here costs less than a native indexOf call per line.
-    let le = pos;
-    while (le < length && buf[le] !== NL) le++;
-    if (le === length) break;
     const ls = pos;
-    pos = le + 1;
     // A header starts with "hex-hex "; field keys never contain a dash.
     let p = ls;
-    while (p < le && isHex(buf[p] as number)) p++;
-    if (p > ls && p < le && buf[p] === DASH) {
+    while (p < length && isHex(buf[p] as number)) p++;
+    if (p > ls && p < length && buf[p] === DASH) {
       const dash = p;
       p++;
       const s2 = p;
-      while (p < le && isHex(buf[p] as number)) p++;
-      if (p > s2 && (p === le || buf[p] === SPACE)) {
+      while (p < length && isHex(buf[p] as number)) p++;
+      if (p > s2 && p < length && (buf[p] === NL || buf[p] === SPACE)) {
+        const le = lineEnd(buf, p);
+        if (le === length) break;
+        pos = le + 1;
         if (inRecord) {
           if (single) continue;
           writeRow(out, plan, buf, spans, pidBytes, constantBytes);
@@ -402,19 +425,20 @@ function scan(
         continue;
       }
     }
-    if (!inRecord) continue;
+    // A field line "Key: value": the key is hashed on the way to its colon, in the one pass.
     let h = 0;
-    let colon = -1;
-    for (let i = ls; i < le; i++) {
-      const c = buf[i] as number;
-      if (c === COLON) {
-        colon = i;
-        break;
-      }
-      if (c === SPACE) break;
+    let i = ls;
+    let c = 0;
+    while (i < length) {
+      c = buf[i] as number;
+      if (c === COLON || c === SPACE || c === NL) break;
       h = (Math.imul(h, 31) + c) | 0;
+      i++;
     }
-    if (colon > ls) readField(plan, buf, ls, colon, le, h, spans);
+    const key = inRecord && c === COLON && i > ls && i < length ? lookup(plan, buf, ls, i, h) : undefined;
+    const le = key === undefined ? lineEnd(buf, i) : readField(key, buf, i, spans);
+    if (le === length) break;
+    pos = le + 1;
   }
   if (inRecord) writeRow(out, plan, buf, spans, pidBytes, constantBytes);
 }

@@ -310,7 +310,7 @@ describe("the sidecar runs as exactly the cluster's OS user, without capabilitie
 
   const database = () => `host=${inject("pgHost")} port=${inject("pgPort")} user=postgres dbname=postgres`;
   const sidecarArgs = (name: string) => [
-    join(REPO_ROOT, "bin", "pg-meminfo.js"),
+    join(REPO_ROOT, "bin", "pg-meminfo"),
     "sidecar",
     "--database",
     database(),
@@ -319,13 +319,9 @@ describe("the sidecar runs as exactly the cluster's OS user, without capabilitie
   ];
 
   it("refuses to start as another OS user", async () => {
-    const result = await run(
-      runuserPath(),
-      ["-u", "nobody", "--", process.execPath, ...sidecarArgs("nobody")],
-      {
-        timeoutMs: 30_000,
-      },
-    );
+    const result = await run(runuserPath(), ["-u", "nobody", "--", ...sidecarArgs("nobody")], {
+      timeoutMs: 30_000,
+    });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/must run as the operating system user and group of the cluster/);
   });
@@ -339,7 +335,6 @@ describe("the sidecar runs as exactly the cluster's OS user, without capabilitie
         "--init-groups",
         "--inh-caps=+sys_ptrace",
         "--ambient-caps=+sys_ptrace",
-        process.execPath,
         ...sidecarArgs("caps"),
       ],
       { timeoutMs: 30_000 },

@@ -2,7 +2,7 @@
  * The sidecar missing, killed, stopped and shut down: the FDW fails at once or within its timeout,
  * with a connection-class SQLSTATE, and a restarted sidecar serves again.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
@@ -52,6 +52,17 @@ describe("the sidecar not running, killed, stopped, shut down", () => {
     if (client) await dropTestServer(client, "life");
     await client?.end();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("bin/pg-meminfo starts node with the memory settings the footprint figures are measured with", async () => {
+    sidecar = await startSidecarAt(socket);
+    const pid = sidecar.pid as number;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    expect(argv).toEqual(expect.arrayContaining(["--max-semi-space-size=1", "--expose-gc"]));
+    const env = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    expect(env).toEqual(expect.arrayContaining(["MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=32768"]));
+    await sidecar.stop();
+    sidecar = undefined;
   });
 
   it("not running (no socket file): fails at once with 08001 and says how to start it", async () => {

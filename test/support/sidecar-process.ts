@@ -33,7 +33,7 @@ export interface SidecarOptions {
   repoRoot?: string;
 }
 
-/** The sidecar (`node bin/pg-meminfo.js sidecar`) running as the cluster's OS user. */
+/** The sidecar (`bin/pg-meminfo sidecar`) running as the cluster's OS user. */
 export class SidecarProcess {
   private output = "";
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -65,30 +65,29 @@ export class SidecarProcess {
 
   static async start(cluster: Cluster, options: SidecarOptions = {}): Promise<SidecarProcess> {
     const repoRoot = options.repoRoot ?? REPO_ROOT;
-    const script = join(repoRoot, "bin", "pg-meminfo.js");
+    const script = join(repoRoot, "bin", "pg-meminfo");
     if (isRoot()) {
-      const [test, testArgs] = asClusterUser("test", ["-r", script]);
+      const [test, testArgs] = asClusterUser("test", ["-x", script]);
       if ((await run(test, testArgs, { cwd: "/", timeoutMs: 10_000 })).code !== 0) {
         throw new Error(
-          `the sidecar runs as ${CLUSTER_OS_USER}, who cannot read ${script}: ` +
+          `the sidecar runs as ${CLUSTER_OS_USER}, who cannot run ${script}: ` +
             `the repository and its parent directories must be readable by ${CLUSTER_OS_USER}`,
         );
       }
     }
     const socketPath = options.socket ?? defaultSocketPath(cluster.socketDir, cluster.port);
     const args = [
-      script,
       "sidecar",
       "--database",
       cluster.connectionString(),
       ...(options.socket ? ["--socket", options.socket] : []),
       ...(options.extraArgs ?? []),
     ];
-    const [command, fullArgs] = asClusterUser(process.execPath, args);
+    const [command, fullArgs] = asClusterUser(script, args);
     const child = spawn(command, fullArgs, {
       cwd: cluster.baseDir,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env },
+      env: { ...process.env, NODE: process.execPath },
     });
     const sidecar = new SidecarProcess(child, socketPath);
     try {

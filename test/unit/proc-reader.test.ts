@@ -6,7 +6,13 @@ import { describe, expect, it } from "vitest";
 import { copyRows } from "../../sidecar/lib/copy-rows.js";
 import { ProcUnreadableError } from "../../sidecar/lib/errors.js";
 import { pageSize } from "../../sidecar/lib/page-size.js";
-import { readMemSizeKb, readRollup, readSmaps } from "../../sidecar/lib/proc-reader.js";
+import {
+  readMemSizeKb,
+  readProcFileInto,
+  readRollup,
+  readSmaps,
+  ScratchBuffer,
+} from "../../sidecar/lib/proc-reader.js";
 import { columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
 
 const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
@@ -21,6 +27,24 @@ describe("proc-reader on a fixture tree", () => {
   it("reads a process's smaps and smaps_rollup", async () => {
     expect((await readSmaps(4242, fixtures))?.toString()).toContain("/usr/lib/postgresql/15/bin/postgres");
     expect((await readRollup(4242, fixtures))?.toString()).toContain("[rollup]");
+  });
+
+  it("grows a small read buffer to the whole file, for one-record files too", async () => {
+    const whole = readFileSync(join(PROC_ROOT, "4242", "smaps"));
+    const smaps = await readProcFileInto(4242, "smaps", new ScratchBuffer(16), fixtures);
+    expect(smaps?.equals(whole)).toBe(true);
+    const rollup = readFileSync(join(PROC_ROOT, "4242", "smaps_rollup"));
+    const small = await readProcFileInto(4242, "smaps_rollup", new ScratchBuffer(16), fixtures);
+    expect(small?.equals(rollup)).toBe(true);
+  });
+
+  it("reads this process's real stat, statm and smaps_rollup whole in one read each", async () => {
+    const scratch = new ScratchBuffer(4096);
+    for (const file of ["stat", "statm", "smaps_rollup"]) {
+      const text = (await readProcFileInto(process.pid, file, scratch, {}))?.toString();
+      expect(text?.endsWith("\n")).toBe(true);
+      expect(text?.split("\n").length).toBe(readFileSync(`/proc/self/${file}`, "utf8").split("\n").length);
+    }
   });
 
   it("treats a missing process and an empty file as exited", async () => {

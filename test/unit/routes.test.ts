@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../sidecar/app.js";
+import { READ_AHEAD } from "../../sidecar/lib/local-rows.js";
 import { signedHeaders, TEST_SECRET } from "../support/signing.js";
 import { fixture, rowsOf } from "./fixtures.js";
 import { deadPool, one, testPool } from "./pool.js";
@@ -181,15 +182,17 @@ describe("over a Unix socket with a fixture proc tree", () => {
   let socket: string;
   let first: number;
   let second: number;
-  let third: number;
+  /** Processes of the test cluster, in pid order. */
+  let pids: number[];
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "pg-meminfo-routes-"));
     socket = join(root, "sidecar.sock");
-    const pids = (
-      await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity ORDER BY pid")
-    ).rows.map((r) => r.pid);
-    [first, second, third] = pids as [number, number, number];
+    pids = (await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity ORDER BY pid")).rows.map(
+      (r) => r.pid,
+    );
+    [first, second] = pids as [number, number];
+    expect(pids.length).toBeGreaterThan(READ_AHEAD.smaps + 1);
     server = await build({ db: pool, secret: TEST_SECRET, procRoot: join(root, "proc") });
     await server.listen({ path: socket });
   });
@@ -316,10 +319,16 @@ describe("over a Unix socket with a fixture proc tree", () => {
   });
 
   it("stops reading processes when the client goes away", async () => {
-    await smaps(first, fixture("protection-key.smaps").toString());
-    const blocking = await smaps(second, "fifo");
-    const untouched = await smaps(third, "fifo");
-    const { destroy } = await firstChunk(`/v1/smaps?columns=pid&pid=${first},${second},${third}`);
+    // The files in flight when the client leaves are read to their end; none after them is opened.
+    const [head, stuck, ...rest] = pids;
+    const inFlight = rest.slice(0, READ_AHEAD.smaps - 1);
+    const after = rest[READ_AHEAD.smaps - 1] as number;
+    await smaps(head as number, fixture("protection-key.smaps").toString());
+    const blocking = await smaps(stuck as number, "fifo");
+    for (const pid of inFlight) await smaps(pid, fixture("kernel-4.19.smaps").toString());
+    const untouched = await smaps(after, "fifo");
+    const list = [head, stuck, ...inFlight, after].join(",");
+    const { destroy } = await firstChunk(`/v1/smaps?columns=pid&pid=${list}`);
     destroy();
     await sleep(100);
     await writeFile(blocking, fixture("kernel-4.19.smaps"));

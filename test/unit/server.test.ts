@@ -11,7 +11,7 @@ import { secretPathFor } from "../../sidecar/lib/secret-file.js";
 import { startServer } from "../../sidecar/server.js";
 import { secretOf, signedHeaders } from "../support/signing.js";
 
-const BIN = fileURLToPath(new URL("../../bin/pg-meminfo.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../../bin/pg-meminfo", import.meta.url));
 const run = promisify(execFile);
 
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
@@ -57,7 +57,7 @@ describe("startServer", () => {
 
 describe("pg-meminfo command", () => {
   it("explains the socket and the OS user in --help", async () => {
-    const { stdout } = await run(process.execPath, [BIN, "sidecar", "--help"]);
+    const { stdout } = await run(BIN, ["sidecar", "--help"]);
     expect(stdout).toContain("--database <conninfo>");
     expect(stdout).toContain("--socket <path>");
     expect(stdout).toContain("--log-level <level>");
@@ -67,9 +67,7 @@ describe("pg-meminfo command", () => {
   });
 
   it.skipIf(process.getuid?.() !== 0)("refuses to run as root", async () => {
-    const failure = await run(process.execPath, [BIN, "sidecar"]).catch(
-      (err: { code: number; stderr: string }) => err,
-    );
+    const failure = await run(BIN, ["sidecar"]).catch((err: { code: number; stderr: string }) => err);
     expect(failure).toMatchObject({
       code: 1,
       stderr: expect.stringContaining("the sidecar must not run as root"),
