@@ -22,6 +22,12 @@ const cli = new Command("bench")
   .option("--runs <n>", "timed runs of each query (the median is reported)", positive, 5)
   .option("--no-install", "skip `make install` of the extension and the original's stand-in")
   .option("--sidecar-arg <arg...>", "extra arguments for `pg-meminfo sidecar`")
+  .option(
+    "--read-threads <counts>",
+    "also measure the sidecar with these --read-threads values, at --backends (default 0: the low-memory mode)",
+    (value: string) => value.split(",").map((v) => Number(v.trim())),
+    [0],
+  )
   .parse();
 
 const opts = cli.opts<{
@@ -30,6 +36,7 @@ const opts = cli.opts<{
   runs: number;
   install: boolean;
   sidecarArg?: string[];
+  readThreads: number[];
 }>();
 const curve =
   opts.curve === undefined ? [] : opts.curve === true ? DEFAULT_CURVE : counts(String(opts.curve));
@@ -41,6 +48,7 @@ try {
     runs: opts.runs,
     install: opts.install,
     sidecarArgs: opts.sidecarArg ?? [],
+    readThreads: opts.readThreads.filter((n) => Number.isInteger(n) && n >= 0),
   });
   process.stdout.write(formatReport(results, opts.backends, opts.runs));
 } catch (error) {

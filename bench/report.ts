@@ -113,7 +113,9 @@ export function targets(main: StepResult, curve: readonly StepResult[]): Target[
   return list;
 }
 
-export function formatReport(results: readonly StepResult[], backends: number, runs: number): string {
+export function formatReport(all: readonly StepResult[], backends: number, runs: number): string {
+  const results = all.filter((r) => r.readThreads === undefined);
+  const modes = all.filter((r) => r.readThreads !== undefined);
   const main = results.find((r) => r.backends === backends) ?? results[results.length - 1];
   if (main === undefined) return "no results\n";
   const out: string[] = [];
@@ -179,7 +181,40 @@ export function formatReport(results: readonly StepResult[], backends: number, r
     }
     out.push(curve.toString());
   }
+  if (modes.length > 0) out.push("", `read threads, at ${main.backends} backends:`, modesTable(main, modes));
   out.push("", "targets:");
   for (const t of targets(main, results)) out.push(`  [${t.met ? "met" : "NOT MET"}] ${t.name}: ${t.figure}`);
+  for (const mode of modes) {
+    out.push("", `targets with --read-threads ${mode.readThreads}:`);
+    for (const t of targets(mode, [])) out.push(`  [${t.met ? "met" : "NOT MET"}] ${t.name}: ${t.figure}`);
+  }
   return `${out.join("\n")}\n`;
+}
+
+/** The sidecar's default against other --read-threads: speed, each against its own run's original. */
+function modesTable(main: StepResult, modes: readonly StepResult[]): string {
+  const table = new Table({
+    head: [
+      "--read-threads",
+      "get_all_smaps ms",
+      "x original",
+      "smap_summary ms",
+      "x rollup floor",
+      "WHERE pid ms",
+      "sidecar peak RSS",
+    ],
+    style: { head: [], border: [] },
+  });
+  for (const r of [main, ...modes]) {
+    table.push([
+      r.readThreads === undefined ? "default (cores)" : String(r.readThreads),
+      ms(r.ms.smaps),
+      ratio(r.ms.smaps / r.ms.originalSmaps),
+      ms(r.ms.summary),
+      ratio(r.ms.summary / r.floor.rollup),
+      ms(r.ms.summaryPid),
+      mb(Math.max(r.sidecarPeakKb, r.sidecarHwmKb)),
+    ]);
+  }
+  return table.toString();
 }

@@ -16,6 +16,8 @@ export interface BenchOptions {
   install: boolean;
   /** Extra arguments for `pg-meminfo sidecar`. */
   sidecarArgs?: string[];
+  /** --read-threads values measured too, at the main backend count, each with its own sidecar. */
+  readThreads?: number[];
 }
 
 /** What is timed; floors name the /proc file `cat` reads for the same processes. */
@@ -31,6 +33,8 @@ export const QUERIES = {
 export type QueryName = keyof typeof QUERIES;
 
 export interface StepResult {
+  /** The sidecar's --read-threads, or undefined for its default. */
+  readThreads?: number | undefined;
   backends: number;
   processes: number;
   /** Median milliseconds of each query. */
@@ -126,6 +130,18 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
       results.push(await step(workload, client, backendPid, sidecar.pid, options.runs));
+    }
+    await workload.grow(options.backends);
+    for (const threads of options.readThreads ?? []) {
+      await sidecar.stop();
+      sidecar = await SidecarProcess.start(workload.cluster, {
+        extraArgs: [...(options.sidecarArgs ?? []), "--read-threads", String(threads)],
+      });
+      progress(
+        `measuring at ${options.backends} backends with --read-threads ${threads}, ${options.runs} runs`,
+      );
+      const result = await step(workload, client, backendPid, sidecar.pid, options.runs);
+      results.push({ ...result, readThreads: threads });
     }
     return results;
   } finally {

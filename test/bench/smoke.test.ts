@@ -12,9 +12,11 @@ describe("npm run bench", () => {
 
   // Keeps the benchmark from rotting: 5 backends, one timed run.
   it("runs end to end with 5 backends and prints its report", { timeout: 60_000 }, async () => {
-    const results = await runBench({ backends: 5, curve: [], runs: 1, install: isRoot() });
-    expect(results).toHaveLength(1);
-    const [step] = results;
+    const results = await runBench({ backends: 5, curve: [], runs: 1, install: isRoot(), readThreads: [0] });
+    expect(results).toHaveLength(2);
+    const [step, inThread] = results;
+    expect(inThread?.readThreads).toBe(0);
+    expect(inThread?.rows.smaps).toBeGreaterThan(100);
     expect(step?.backends).toBe(5);
     expect(step?.rows.smaps).toBeGreaterThan(100);
     expect(step?.rows.summary).toBe(step?.processes);
@@ -24,5 +26,6 @@ describe("npm run bench", () => {
     const report = formatReport(results, 5, 1);
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");
+    expect(report).toContain("targets with --read-threads 0:");
   });
 });

@@ -55,7 +55,7 @@ describe("the sidecar not running, killed, stopped, shut down", () => {
   });
 
   it("bin/pg-meminfo starts node with the memory settings the footprint figures are measured with", async () => {
-    sidecar = await startSidecarAt(socket);
+    sidecar = await startSidecarAt(join(dir, "flags", "sidecar.sock"));
     const pid = sidecar.pid as number;
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     expect(argv).toEqual(expect.arrayContaining(["--max-semi-space-size=1", "--expose-gc"]));
