@@ -125,25 +125,27 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
     const backendPid =
       (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
     const results: StepResult[] = [];
+    const modes: StepResult[] = [];
     for (const n of steps) {
       progress(`opening backends: ${n}`);
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
       results.push(await step(workload, client, backendPid, sidecar.pid, options.runs));
-    }
-    await workload.grow(options.backends);
-    for (const threads of options.readThreads ?? []) {
+      if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
+      // The other settings at the main count, each with a sidecar of its own; then the default again.
+      for (const threads of options.readThreads ?? []) {
+        await sidecar.stop();
+        sidecar = await SidecarProcess.start(workload.cluster, {
+          extraArgs: [...(options.sidecarArgs ?? []), "--read-threads", String(threads)],
+        });
+        progress(`measuring at ${n} backends with --read-threads ${threads}, ${options.runs} runs`);
+        const result = await step(workload, client, backendPid, sidecar.pid, options.runs);
+        modes.push({ ...result, readThreads: threads });
+      }
       await sidecar.stop();
-      sidecar = await SidecarProcess.start(workload.cluster, {
-        extraArgs: [...(options.sidecarArgs ?? []), "--read-threads", String(threads)],
-      });
-      progress(
-        `measuring at ${options.backends} backends with --read-threads ${threads}, ${options.runs} runs`,
-      );
-      const result = await step(workload, client, backendPid, sidecar.pid, options.runs);
-      results.push({ ...result, readThreads: threads });
+      sidecar = await SidecarProcess.start(workload.cluster, { extraArgs: options.sidecarArgs ?? [] });
     }
-    return results;
+    return [...results, ...modes];
   } finally {
     await client?.end().catch(() => {});
     await sidecar?.stop();
