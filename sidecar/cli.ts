@@ -44,7 +44,8 @@ export function program(): Command {
     .option("--socket <path>", "socket file path (default: derived from the cluster's settings, see below)")
     .option(
       "--read-threads <n>",
-      "threads reading /proc, also the most files read at once (default: available cores; 0: none)",
+      "worker threads reading /proc (default: available cores, fastest); 0: read through libuv's pool " +
+        "from the main thread, about 15 MB less memory and a slower get_all_smaps",
       readThreads,
     )
     .addOption(
