@@ -3,7 +3,7 @@ import type { Column } from "./columns.js";
 import { escapeCopyText } from "./copy-text.js";
 import { readKindContext } from "./kind-context.js";
 import { type KindContext, type KindTotals, MEMORY_KINDS, sumByKind } from "./memory-kinds.js";
-import { type ProcOptions, readSmaps } from "./proc-reader.js";
+import { type ProcOptions, readProcFileInto, ScratchBuffer } from "./proc-reader.js";
 import { isReused, type StartLimits } from "./process-start.js";
 
 const TOTAL: Record<string, "mappings" | "rss" | "pss" | "private" | "uss"> = {
@@ -41,14 +41,17 @@ export async function* byKindRows(
   startLimits?: StartLimits,
 ): AsyncGenerator<Buffer, void, undefined> {
   let context: KindContext | null = null;
+  // One buffer for every smaps file and one for the stat files: nothing allocated per process.
+  const file = new ScratchBuffer(64 * 1024);
+  const stat = new ScratchBuffer(1024);
   for (const pid of pids) {
-    const buf = await readSmaps(pid, options);
+    const buf = await readProcFileInto(pid, "smaps", file, options);
     if (buf === null) continue;
     // Read again while something is missing: the process it came from may have exited meanwhile.
     if (context === null || context.executable === null || context.mainShmid === null) {
       context = await readKindContext(pid, options);
     }
     const text = byKindCopyText(sumByKind(buf, context), pid, columns);
-    if (text !== "" && !(await isReused(pid, startLimits, options))) yield Buffer.from(text);
+    if (text !== "" && !(await isReused(pid, startLimits, options, stat))) yield Buffer.from(text);
   }
 }
