@@ -142,6 +142,7 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
         const result = await step(workload, client, backendPid, sidecar.pid, options.runs);
         modes.push({ ...result, readThreads: threads });
       }
+      if (n === steps[steps.length - 1]) continue;
       await sidecar.stop();
       sidecar = await SidecarProcess.start(workload.cluster, { extraArgs: options.sidecarArgs ?? [] });
     }

@@ -13,7 +13,7 @@ export {
 export { copyRows } from "./lib/copy-rows.js";
 export { COPY_NULL, escapeCopyText, parseCopyLine, unescapeCopyText } from "./lib/copy-text.js";
 export * from "./lib/errors.js";
-export { type ProcOptions, readMemSizeKb, readProcFile, readRollup, readSmaps } from "./lib/proc-reader.js";
+export { type ProcOptions, readMemSizeKb, readProcFile } from "./lib/proc-reader.js";
 export type { Queryable } from "./lib/queryable.js";
 export { MAX_PIDS, parseColumns, parsePids, parseRole } from "./lib/request-params.js";
 export { parseRollup, parseSmaps } from "./lib/smaps-parser.js";

@@ -9,6 +9,16 @@ import { appendRollup, appendSmaps, Output } from "./smaps-parser.js";
 
 export type BatchKind = "smaps" | "summary";
 
+/** The /proc file a kind's rows come from. */
+export function procFileOf(kind: BatchKind): "smaps" | "smaps_rollup" {
+  return kind === "smaps" ? "smaps" : "smaps_rollup";
+}
+
+/** Whether the rows need /proc/PID/statm too (the summary's mem_size). */
+export function wantsMemSize(kind: BatchKind, columns: readonly Column[]): boolean {
+  return kind === "summary" && columns.some((c) => c.source === "statm");
+}
+
 export class BatchReader {
   readonly #scratch = new ScratchBuffer();
   readonly #statm = new ScratchBuffer(256);
@@ -26,12 +36,12 @@ export class BatchReader {
     columns: readonly Column[],
     options: ProcOptions & { pageSize: number; startLimits?: StartLimits | undefined },
   ): Buffer {
-    const wantsMemSize = kind === "summary" && columns.some((c) => c.source === "statm");
+    const withMemSize = wantsMemSize(kind, columns);
     const out = this.#out;
     out.reset();
     for (const pid of pids) {
       const before = out.pos;
-      this.#append(kind, pid, columns, options, wantsMemSize);
+      this.#append(kind, pid, columns, options, withMemSize);
       // Checked after the read: if the pid still belongs to the listed process, what was read is its.
       if (isReusedSync(pid, options.startLimits, this.#stat, options)) out.pos = before;
     }
@@ -47,22 +57,17 @@ export class BatchReader {
     pid: number,
     columns: readonly Column[],
     options: ProcOptions & { pageSize: number },
-    wantsMemSize: boolean,
+    withMemSize: boolean,
   ): void {
-    const out = this.#out;
-    if (kind === "smaps") {
-      const buf = readProcFileSync(pid, "smaps", this.#scratch, options);
-      if (buf !== null) appendSmaps(out, buf, pid, columns);
-      return;
-    }
-    const buf = readProcFileSync(pid, "smaps_rollup", this.#scratch, options);
+    const buf = readProcFileSync(pid, procFileOf(kind), this.#scratch, options);
     if (buf === null) return;
     let memSize: string | null = null;
-    if (wantsMemSize) {
+    if (withMemSize) {
       const statm = readProcFileSync(pid, "statm", this.#statm, options);
       if (statm === null) return;
       memSize = memSizeKbFromStatm(statm, pid, options.pageSize, options);
     }
-    appendRollup(out, buf, pid, columns, memSize);
+    if (kind === "smaps") appendSmaps(this.#out, buf, pid, columns);
+    else appendRollup(this.#out, buf, pid, columns, memSize);
   }
 }

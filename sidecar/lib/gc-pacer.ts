@@ -10,7 +10,7 @@
 /** Bytes of rows between collections. */
 export const GC_EVERY_BYTES = 2 * 1024 * 1024;
 
-type Collect = (options: { type: "minor" | "major" }) => void;
+type Collect = (options: { type: "minor" }) => void;
 
 export class GcPacer {
   #pending = 0;

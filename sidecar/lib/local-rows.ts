@@ -3,10 +3,10 @@
  * run on libuv's thread pool, a few files at once, and each file is parsed as soon as it is in. Rows
  * come out in the order of the pids, each process's rows contiguous.
  */
-import type { BatchKind } from "./batch-rows.js";
+import { type BatchKind, procFileOf, wantsMemSize } from "./batch-rows.js";
 import type { Column } from "./columns.js";
 import { pageSize } from "./page-size.js";
-import { memSizeKbFromStatm, type ProcOptions, readProcFileInto, ScratchBuffer } from "./proc-reader.js";
+import { type ProcOptions, readMemSizeKb, readProcFileInto, ScratchBuffer } from "./proc-reader.js";
 import { isReused, type StartLimits } from "./process-start.js";
 import { appendRollup, appendSmaps, Output } from "./smaps-parser.js";
 
@@ -62,20 +62,20 @@ export async function* localRows(
   options: ProcOptions,
   startLimits: StartLimits | undefined,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const bytesPerPage = options.pageSize ?? (await pageSize());
-  const wantsMemSize = kind === "summary" && columns.some((c) => c.source === "statm");
-  const name = kind === "smaps" ? "smaps" : "smaps_rollup";
+  const withMemSize = wantsMemSize(kind, columns);
+  const statmOptions = withMemSize
+    ? { ...options, pageSize: options.pageSize ?? (await pageSize()) }
+    : options;
 
   const rowsOf = async (pid: number): Promise<Buffer | null> => {
     const slot = takeSlot(kind);
     try {
-      const buf = await readProcFileInto(pid, name, slot.file, options);
+      const buf = await readProcFileInto(pid, procFileOf(kind), slot.file, options);
       if (buf === null) return null;
       let memSize: string | null = null;
-      if (wantsMemSize) {
-        const statm = await readProcFileInto(pid, "statm", slot.small, options);
-        if (statm === null) return null;
-        memSize = memSizeKbFromStatm(statm, pid, bytesPerPage, options);
+      if (withMemSize) {
+        memSize = await readMemSizeKb(pid, statmOptions, slot.small);
+        if (memSize === null) return null;
       }
       // Checked after the read: if the pid still belongs to the listed process, what was read is its.
       if (await isReused(pid, startLimits, options, slot.small)) return null;

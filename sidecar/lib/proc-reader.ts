@@ -159,17 +159,13 @@ export function memSizeKbFromStatm(
   return ((BigInt(first) * BigInt(size)) / 1024n).toString();
 }
 
-export function readSmaps(pid: number, options?: ProcOptions): Promise<Buffer | null> {
-  return readProcFile(pid, "smaps", options);
-}
-
-export function readRollup(pid: number, options?: ProcOptions): Promise<Buffer | null> {
-  return readProcFile(pid, "smaps_rollup", options);
-}
-
 /** VmSize in kB from /proc/PID/statm (first field, in pages); null when the process has exited. */
-export async function readMemSizeKb(pid: number, options: ProcOptions = {}): Promise<string | null> {
-  const buf = await readProcFile(pid, "statm", options);
+export async function readMemSizeKb(
+  pid: number,
+  options: ProcOptions = {},
+  scratch: ScratchBuffer = new ScratchBuffer(256),
+): Promise<string | null> {
+  const buf = await readProcFileInto(pid, "statm", scratch, options);
   if (buf === null) return null;
   return memSizeKbFromStatm(buf, pid, options.pageSize ?? (await pageSize()), options);
 }

@@ -3,7 +3,7 @@
  * it started; a process whose start time (field 22 of /proc/PID/stat, clock ticks after boot) is later
  * than that, give or take a little, is another process, and its rows are not the listed one's.
  */
-import { type ProcOptions, readProcFileInto, readProcFileSync, ScratchBuffer } from "./proc-reader.js";
+import { type ProcOptions, readProcFileInto, readProcFileSync, type ScratchBuffer } from "./proc-reader.js";
 
 /** Per pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
 export type StartLimits = ReadonlyMap<number, number>;
@@ -20,8 +20,8 @@ export function startTicksFromStat(stat: string): number | null {
 export async function isReused(
   pid: number,
   limits: StartLimits | undefined,
-  options: ProcOptions = {},
-  scratch: ScratchBuffer = new ScratchBuffer(1024),
+  options: ProcOptions,
+  scratch: ScratchBuffer,
 ) {
   const limit = limits?.get(pid);
   if (limit === undefined) return false;

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backendPid, connect } from "../support/db.js";
+import { backendPid, clientAndIdleBackend } from "../support/db.js";
 import { type Mapping, readRollup, readSmaps } from "../support/proc.js";
 
 interface SmapRow {
@@ -45,9 +45,7 @@ describe("get_all_smaps", () => {
   let idlePid: number;
 
   beforeAll(async () => {
-    client = await connect();
-    idle = await connect(undefined, "pg-meminfo-tests-idle");
-    idlePid = await backendPid(idle);
+    ({ client, idle, idlePid } = await clientAndIdleBackend());
     // Warm up the request path (first touches of shared pages).
     await client.query("SELECT count(*) FROM get_all_smaps WHERE pid = $1", [idlePid]);
   });

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { backendPid, connect } from "../support/db.js";
+import { backendPid, clientAndIdleBackend } from "../support/db.js";
 import { parentPid, processExists, readRollup } from "../support/proc.js";
 
 async function postmasterPid(): Promise<number> {
@@ -16,9 +16,7 @@ describe("smap_summary", () => {
   let idlePid: number;
 
   beforeAll(async () => {
-    client = await connect();
-    idle = await connect(undefined, "pg-meminfo-tests-idle");
-    idlePid = await backendPid(idle);
+    ({ client, idle, idlePid } = await clientAndIdleBackend());
   });
 
   afterAll(async () => {

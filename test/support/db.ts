@@ -21,6 +21,17 @@ export async function backendPid(client: pg.Client): Promise<number> {
   return pid;
 }
 
+/** A session for the queries, and a second, idle one whose backend they read. */
+export async function clientAndIdleBackend(): Promise<{
+  client: pg.Client;
+  idle: pg.Client;
+  idlePid: number;
+}> {
+  const client = await connect();
+  const idle = await connect(undefined, "pg-meminfo-tests-idle");
+  return { client, idle, idlePid: await backendPid(idle) };
+}
+
 /** The text of `EXPLAIN VERBOSE <query>`, one plan line per array element. */
 export async function explainVerbose(client: pg.Client, query: string): Promise<string[]> {
   const result = await client.query<{ "QUERY PLAN": string }>(`EXPLAIN VERBOSE ${query}`);

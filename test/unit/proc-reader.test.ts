@@ -8,9 +8,8 @@ import { ProcUnreadableError } from "../../sidecar/lib/errors.js";
 import { pageSize } from "../../sidecar/lib/page-size.js";
 import {
   readMemSizeKb,
+  readProcFile,
   readProcFileInto,
-  readRollup,
-  readSmaps,
   ScratchBuffer,
 } from "../../sidecar/lib/proc-reader.js";
 import { columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
@@ -25,8 +24,10 @@ async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
 
 describe("proc-reader on a fixture tree", () => {
   it("reads a process's smaps and smaps_rollup", async () => {
-    expect((await readSmaps(4242, fixtures))?.toString()).toContain("/usr/lib/postgresql/15/bin/postgres");
-    expect((await readRollup(4242, fixtures))?.toString()).toContain("[rollup]");
+    expect((await readProcFile(4242, "smaps", fixtures))?.toString()).toContain(
+      "/usr/lib/postgresql/15/bin/postgres",
+    );
+    expect((await readProcFile(4242, "smaps_rollup", fixtures))?.toString()).toContain("[rollup]");
   });
 
   it("grows a small read buffer to the whole file, for one-record files too", async () => {
@@ -48,8 +49,8 @@ describe("proc-reader on a fixture tree", () => {
   });
 
   it("treats a missing process and an empty file as exited", async () => {
-    expect(await readSmaps(999999, fixtures)).toBeNull();
-    expect(await readSmaps(4243, fixtures)).toBeNull();
+    expect(await readProcFile(999999, "smaps", fixtures)).toBeNull();
+    expect(await readProcFile(4243, "smaps", fixtures)).toBeNull();
     expect(await readMemSizeKb(4243, fixtures)).toBeNull();
   });
 
@@ -59,7 +60,7 @@ describe("proc-reader on a fixture tree", () => {
   });
 
   it("raises PROC_UNREADABLE for other errors and a malformed statm", async () => {
-    await expect(readSmaps(4244, fixtures)).rejects.toMatchObject({
+    await expect(readProcFile(4244, "smaps", fixtures)).rejects.toMatchObject({
       code: "PROC_UNREADABLE",
       sqlstate: "58000",
     });

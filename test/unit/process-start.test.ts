@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchReader } from "../../sidecar/lib/batch-rows.js";
 import { Cluster } from "../../sidecar/lib/cluster.js";
 import { copyRows } from "../../sidecar/lib/copy-rows.js";
+import { ScratchBuffer } from "../../sidecar/lib/proc-reader.js";
 import { isReused, startTicksFromStat } from "../../sidecar/lib/process-start.js";
 import { columns, fixture, rowsOf } from "./fixtures.js";
 
@@ -44,11 +45,15 @@ describe("pid reuse", () => {
 
   it("keeps a process that started when the cluster says, and drops one that started later", async () => {
     const sameStart = (BOOT_S + STARTED_TICKS / 100) * 1000;
-    expect(await isReused(PID, await limitsFor(sameStart), { procRoot: root })).toBe(false);
+    expect(await isReused(PID, await limitsFor(sameStart), { procRoot: root }, new ScratchBuffer(64))).toBe(
+      false,
+    );
     // The listed backend started a minute before the process now at its pid.
-    expect(await isReused(PID, await limitsFor(sameStart - 60_000), { procRoot: root })).toBe(true);
+    expect(
+      await isReused(PID, await limitsFor(sameStart - 60_000), { procRoot: root }, new ScratchBuffer(64)),
+    ).toBe(true);
     // Without a limit (a pid the cluster did not list a start for) nothing is dropped.
-    expect(await isReused(PID, new Map(), { procRoot: root })).toBe(false);
+    expect(await isReused(PID, new Map(), { procRoot: root }, new ScratchBuffer(64))).toBe(false);
   });
 
   it("drops the rows of a reused pid in the read pool's reader and in the in-thread reader", async () => {

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { lstat, mkdtemp, rm } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +64,32 @@ describe("pg-meminfo command", () => {
     expect(stdout).toContain(".s.PGMEMINFO.<port>/sidecar.sock");
     expect(stdout).toContain("operating system user and group that own the cluster");
     expect(stdout).toContain("<socket>.secret (mode 0600)");
+  });
+
+  it("says how to fix a missing node binary", async () => {
+    const failure = await run(BIN, ["sidecar", "--help"], {
+      env: { ...process.env, NODE: "/nonexistent/node" },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(failure).toMatchObject({ code: 127 });
+    expect((failure as { stderr: string }).stderr).toContain("cannot find node (/nonexistent/node)");
+    expect((failure as { stderr: string }).stderr).toContain("set NODE to the path of its node binary");
+  });
+
+  it("says how to fix a sidecar that is not built", async () => {
+    const root = await mkdtemp(join(tmpdir(), "pg-meminfo-unbuilt-"));
+    try {
+      await mkdir(join(root, "bin"));
+      await copyFile(BIN, join(root, "bin", "pg-meminfo"));
+      await chmod(join(root, "bin", "pg-meminfo"), 0o755);
+      const failure = await run(join(root, "bin", "pg-meminfo"), ["sidecar"]).catch(
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(failure).toMatchObject({ code: 1 });
+      expect((failure as { stderr: string }).stderr).toContain("the sidecar is not built");
+      expect((failure as { stderr: string }).stderr).toContain(`run "npm ci && npm run build" in ${root}`);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it.skipIf(process.getuid?.() !== 0)("refuses to run as root", async () => {
