@@ -2,15 +2,26 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["test/global-setup.ts"],
-    // One cluster and one sidecar serve every file: run the files one after another.
-    fileParallelism: false,
-    // Integration tests start processes and run pg_regress.
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
     teardownTimeout: 60_000,
     reporters: ["default", "json"],
     outputFile: { json: ".tmp/vitest.json" },
+    projects: [
+      {
+        // Unit tests: fixtures and pure code, no cluster, no sidecar process.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts", "test/bench/**/*.test.ts"],
+          globalSetup: ["test/global-setup.ts"],
+          // One cluster and one sidecar serve every file: run the files one after another.
+          fileParallelism: false,
+          // Integration tests start processes and run pg_regress.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

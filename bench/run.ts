@@ -1,6 +1,6 @@
 /** One benchmark run: grow the backends step by step and time every query against the kernel floor. */
 import type pg from "pg";
-import { SidecarProcess } from "../test/support/sidecar-process.js";
+import { SidecarProcess } from "../harness/sidecar-process.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes, timeQuery } from "./measure.js";
 import { installExtensions, progress, Workload } from "./workload.js";

@@ -1,8 +1,8 @@
 /** The benchmark's cluster: a throwaway PostgreSQL with N idle or lightly busy client backends. */
 import type pg from "pg";
-import { Cluster } from "../test/support/cluster.js";
-import { runChecked } from "../test/support/run-as.js";
-import { REPO_ROOT } from "../test/support/sidecar-process.js";
+import { runChecked } from "../harness/run-as.js";
+import { REPO_ROOT } from "../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../harness/throwaway-cluster.js";
 
 /** Rows of the table some backends scan, so that they map part of shared_buffers (about 64 MB). */
 const FILL_ROWS = 200_000;
@@ -27,11 +27,11 @@ export async function installExtensions(): Promise<void> {
 export class Workload {
   readonly #clients: pg.Client[] = [];
 
-  private constructor(readonly cluster: Cluster) {}
+  private constructor(readonly cluster: ThrowawayCluster) {}
 
   /** A started cluster with both extensions and the table busy backends scan. */
   static async start(maxBackends: number): Promise<Workload> {
-    const cluster = await Cluster.create({
+    const cluster = await ThrowawayCluster.create({
       prefix: "pg-meminfo-bench-",
       // The benchmark's own connections and the sidecar's pool come on top of the backends.
       maxConnections: maxBackends + 30,

@@ -9,7 +9,7 @@ make_vars=()
 if [[ -n "${PG_CONFIG:-}" ]]; then make_vars+=("PG_CONFIG=$PG_CONFIG"); fi
 
 bash scripts/setup.sh
-npx tsc -p tsconfig.json
+npx tsc -p tsconfig.build.json
 make -C fdw "${make_vars[@]}" >/dev/null
 if [[ $(id -u) -eq 0 ]]; then
   make -C fdw "${make_vars[@]}" install >/dev/null

@@ -2,8 +2,8 @@
 // smap_summary joined with pg_stat_activity. Runs until Ctrl-C (or exits at once with --once).
 import Table from "cli-table3";
 import type pg from "pg";
-import { Cluster } from "../test/support/cluster.js";
-import { SidecarProcess } from "../test/support/sidecar-process.js";
+import { SidecarProcess } from "../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../harness/throwaway-cluster.js";
 
 // smap_summary joined with pg_stat_activity, with each process's own memory (uss) from
 // backend_memory_by_kind.
@@ -32,7 +32,7 @@ interface ReportRow {
   own: string | null;
 }
 
-async function startSessions(cluster: Cluster): Promise<pg.Client[]> {
+async function startSessions(cluster: ThrowawayCluster): Promise<pg.Client[]> {
   const sessions: pg.Client[] = [];
 
   const setup = await cluster.connect("postgres", "postgres", "demo-setup");
@@ -65,7 +65,7 @@ async function startSessions(cluster: Cluster): Promise<pg.Client[]> {
   return sessions;
 }
 
-async function printReport(cluster: Cluster): Promise<void> {
+async function printReport(cluster: ThrowawayCluster): Promise<void> {
   const client = await cluster.connect("postgres", "postgres", "demo-report");
   try {
     const result = await client.query<ReportRow>(REPORT);
@@ -102,12 +102,15 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 async function main(): Promise<void> {
   const once = process.argv.includes("--once");
-  let cluster: Cluster | undefined;
+  let cluster: ThrowawayCluster | undefined;
   let sidecar: SidecarProcess | undefined;
   let sessions: pg.Client[] = [];
   try {
     console.log("Starting a throwaway PostgreSQL cluster...");
-    cluster = await Cluster.create({ prefix: "pg-meminfo-demo-", settings: { shared_buffers: "256MB" } });
+    cluster = await ThrowawayCluster.create({
+      prefix: "pg-meminfo-demo-",
+      settings: { shared_buffers: "256MB" },
+    });
     await cluster.start();
     const available = await cluster.sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_meminfo'");
     if (available.length === 0)

@@ -25,7 +25,8 @@ if ! npx biome check .; then
   lint_failures=1
 fi
 
-npx tsc -p tsconfig.json || abort "tsc failed"
+npx tsc -p tsconfig.json || abort "type check failed"
+npx tsc -p tsconfig.build.json || abort "build failed"
 
 # fdw/Makefile builds with -Wall -Wextra -Werror.
 make -C fdw "${make_vars[@]}" || abort "make -C fdw failed"

@@ -1,8 +1,8 @@
 /** The pg-meminfo command line. */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { poolConfig } from "./lib/conninfo.js";
-import { SidecarError } from "./lib/errors.js";
-import { SocketDirError } from "./lib/socket-dir.js";
+import { poolConfig } from "./cluster/conninfo.js";
+import { SidecarError } from "./errors.js";
+import { SocketDirError } from "./security/socket-dir.js";
 import { closeOnSignals, startServer } from "./server.js";
 
 interface SidecarFlags {

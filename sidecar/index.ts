@@ -1,6 +1,9 @@
 /** Public exports of the sidecar library (no HTTP server). */
-export { authorize } from "./lib/authorize.js";
-export { Cluster, defaultSocketPath, firstSocketDirectory, socketPathFor } from "./lib/cluster.js";
+export { authorize } from "./cluster/authorize.js";
+export { Cluster, defaultSocketPath, firstSocketDirectory, socketPathFor } from "./cluster/cluster.js";
+export type { Queryable } from "./cluster/queryable.js";
+export * from "./errors.js";
+export { MAX_PIDS, parseColumns, parsePids, parseRole } from "./http/request-params.js";
 export {
   type Column,
   type ColumnType,
@@ -9,17 +12,14 @@ export {
   type Kind,
   SMAPS_COLUMNS,
   SUMMARY_COLUMNS,
-} from "./lib/columns.js";
-export { copyRows } from "./lib/copy-rows.js";
-export { COPY_NULL, escapeCopyText, parseCopyLine, unescapeCopyText } from "./lib/copy-text.js";
-export * from "./lib/errors.js";
-export { type ProcOptions, readMemSizeKb, readProcFile } from "./lib/proc-reader.js";
-export type { Queryable } from "./lib/queryable.js";
-export { MAX_PIDS, parseColumns, parsePids, parseRole } from "./lib/request-params.js";
-export { parseRollup, parseSmaps } from "./lib/smaps-parser.js";
+} from "./proc/columns.js";
+export { COPY_NULL, escapeCopyText, parseCopyLine, unescapeCopyText } from "./proc/copy-text.js";
+export { parseRollup, parseSmaps } from "./proc/copy-writer.js";
+export { type ProcOptions, readMemSizeKb, readProcFile } from "./proc/proc-file.js";
+export { copyRows } from "./rows/copy-rows.js";
 export {
   clearStaleSocket,
   preparePrivateDirectory,
   prepareSocket,
   SocketDirError,
-} from "./lib/socket-dir.js";
+} from "./security/socket-dir.js";

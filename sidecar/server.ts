@@ -2,11 +2,11 @@
 import { chmod, rm } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { build } from "./app.js";
-import { Cluster, defaultSocketPath } from "./lib/cluster.js";
-import { assertClusterIdentity } from "./lib/process-identity.js";
-import { removeSecret, secretPathFor, writeSecret } from "./lib/secret-file.js";
-import { prepareSocket } from "./lib/socket-dir.js";
+import { Cluster, defaultSocketPath } from "./cluster/cluster.js";
+import { build } from "./http/app.js";
+import { assertClusterIdentity } from "./security/process-identity.js";
+import { removeSecret, secretPathFor, writeSecret } from "./security/secret-file.js";
+import { prepareSocket } from "./security/socket-dir.js";
 
 export interface ServerOptions {
   pool: pg.PoolConfig;

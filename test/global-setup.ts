@@ -1,7 +1,7 @@
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
-import { Cluster } from "./support/cluster.js";
-import { REPO_ROOT, SidecarProcess } from "./support/sidecar-process.js";
+import { REPO_ROOT, SidecarProcess } from "../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../harness/throwaway-cluster.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,7 +16,7 @@ declare module "vitest" {
   }
 }
 
-let cluster: Cluster | undefined;
+let cluster: ThrowawayCluster | undefined;
 let sidecar: SidecarProcess | undefined;
 
 async function teardown(): Promise<void> {
@@ -31,7 +31,7 @@ async function teardown(): Promise<void> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   try {
-    cluster = await Cluster.create({ prefix: "pg-meminfo-test-" });
+    cluster = await ThrowawayCluster.create({ prefix: "pg-meminfo-test-" });
     await cluster.start();
     const available = await cluster.sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_meminfo'");
     if (available.length === 0) {

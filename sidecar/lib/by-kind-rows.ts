@@ -1,10 +1,10 @@
 /** The COPY text of the by_kind rows: one row per process and kind of memory (memory-kinds.ts). */
-import type { Column } from "./columns.js";
-import { escapeCopyText } from "./copy-text.js";
-import { readKindContext } from "./kind-context.js";
-import { type KindContext, type KindTotals, MEMORY_KINDS, sumByKind } from "./memory-kinds.js";
-import { type ProcOptions, readProcFileInto, ScratchBuffer } from "./proc-reader.js";
-import { isReused, type StartLimits } from "./process-start.js";
+import type { Column } from "../proc/columns.js";
+import { escapeCopyText } from "../proc/copy-text.js";
+import { readKindContext } from "../proc/kind-context.js";
+import { type KindContext, type KindTotals, MEMORY_KINDS, sumByKind } from "../proc/memory-kinds.js";
+import { type ProcOptions, readProcFileInto, ScratchBuffer } from "../proc/proc-file.js";
+import { isReused, type StartLimits } from "../proc/process-start.js";
 
 const TOTAL: Record<string, "mappings" | "rss" | "pss" | "private" | "uss"> = {
   mappings: "mappings",

@@ -3,12 +3,13 @@
  * run on libuv's thread pool, a few files at once, and each file is parsed as soon as it is in. Rows
  * come out in the order of the pids, each process's rows contiguous.
  */
-import { type BatchKind, procFileOf, wantsMemSize } from "./batch-rows.js";
-import type { Column } from "./columns.js";
-import { pageSize } from "./page-size.js";
-import { type ProcOptions, readMemSizeKb, readProcFileInto, ScratchBuffer } from "./proc-reader.js";
-import { isReused, type StartLimits } from "./process-start.js";
-import { appendRollup, appendSmaps, Output } from "./smaps-parser.js";
+
+import type { Column } from "../proc/columns.js";
+import { appendRollup, appendSmaps, Output } from "../proc/copy-writer.js";
+import { pageSize } from "../proc/page-size.js";
+import { type ProcOptions, readMemSizeKb, readProcFileInto, ScratchBuffer } from "../proc/proc-file.js";
+import { isReused, type StartLimits } from "../proc/process-start.js";
+import { type BatchKind, procFileOf, wantsMemSize } from "../rows/batch-reader.js";
 
 /**
  * Files of one request read at once. A smaps file takes some fifty reads, each a trip to libuv's four

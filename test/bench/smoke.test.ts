@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatReport, linearFit } from "../../bench/report.js";
 import { runBench } from "../../bench/run.js";
-import { isRoot } from "../support/run-as.js";
+import { isRoot } from "../../harness/run-as.js";
 
 describe("npm run bench", () => {
   it("fits a straight line", () => {

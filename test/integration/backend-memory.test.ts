@@ -1,8 +1,8 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cluster } from "../support/cluster.js";
+import { SidecarProcess } from "../../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { backendPid, connect } from "../support/db.js";
-import { SidecarProcess } from "../support/sidecar-process.js";
 
 /** Opens a session on the cluster under test, with an application_name. */
 type Connect = (applicationName: string) => Promise<pg.Client>;
@@ -254,11 +254,11 @@ describe("backend_memory, shared_memory_type = mmap (the test cluster)", () => {
 });
 
 describe("backend_memory, shared_memory_type = sysv", () => {
-  let cluster: Cluster | undefined;
+  let cluster: ThrowawayCluster | undefined;
   let sidecar: SidecarProcess | undefined;
 
   beforeAll(async () => {
-    cluster = await Cluster.create({
+    cluster = await ThrowawayCluster.create({
       prefix: "pg-meminfo-sysv-",
       settings: { shared_memory_type: "sysv", huge_pages: "off" },
     });

@@ -6,8 +6,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { findColumn } from "../../sidecar/lib/columns.js";
-import { parseSmaps } from "../../sidecar/lib/smaps-parser.js";
+import { findColumn } from "../../sidecar/proc/columns.js";
+import { parseSmaps } from "../../sidecar/proc/copy-writer.js";
 import { useFakeServer } from "../support/fake-server-fixture.js";
 import { okResponse } from "../support/fake-sidecar.js";
 

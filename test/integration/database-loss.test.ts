@@ -7,18 +7,18 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cluster } from "../support/cluster.js";
+import { asClusterUser, run } from "../../harness/run-as.js";
+import type { SidecarProcess } from "../../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { connect } from "../support/db.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
 import { createTestServer, dropTestServer } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
-import { asClusterUser, run } from "../support/run-as.js";
-import type { SidecarProcess } from "../support/sidecar-process.js";
 
 type Outcome = { ok: true; rows: number } | { ok: false; code: string; message: string; ms: number };
 
 describe("the sidecar's database goes away and comes back", () => {
-  let other: Cluster;
+  let other: ThrowawayCluster;
   let sidecar: SidecarProcess;
   let client: pg.Client;
   let dir: string | undefined;
@@ -53,7 +53,7 @@ describe("the sidecar's database goes away and comes back", () => {
   }
 
   beforeAll(async () => {
-    other = await Cluster.create({ prefix: "pg-meminfo-dbloss-" });
+    other = await ThrowawayCluster.create({ prefix: "pg-meminfo-dbloss-" });
     await other.start();
     dir = await privateDir("pg-meminfo-dbloss-sock-");
     sidecar = await startSidecarAt(join(dir, "sidecar.sock"), other);

@@ -15,12 +15,12 @@ import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/prom
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Cluster } from "../support/cluster.js";
+import { asClusterUser, isRoot, run, runChecked } from "../../harness/run-as.js";
+import { SidecarProcess } from "../../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { errorResponse, FakeSidecar, OK_HEAD, okResponse } from "../support/fake-sidecar.js";
 import { createTestServer, failure } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
-import { asClusterUser, isRoot, run, runChecked } from "../support/run-as.js";
-import { SidecarProcess } from "../support/sidecar-process.js";
 
 const CRASH =
   /terminated by signal|was terminated|all server processes terminated|reinitializing|exited with exit code [^0]/;
@@ -42,7 +42,7 @@ function errorsNaming(log: string, needle: string): string[] {
 describe.skipIf(!isRoot())("the FDW under valgrind", () => {
   let work: string;
   let reports: string;
-  let cluster: Cluster | undefined;
+  let cluster: ThrowawayCluster | undefined;
   let sidecar: SidecarProcess | undefined;
   let fake: FakeSidecar | undefined;
   let client: pg.Client;
@@ -69,7 +69,7 @@ describe.skipIf(!isRoot())("the FDW under valgrind", () => {
     await runChecked("chmod", ["-R", "a+rX", src]);
     module = join(src, "pg_meminfo.so");
 
-    cluster = await Cluster.create({ prefix: "pg-meminfo-memcheck-cluster-" });
+    cluster = await ThrowawayCluster.create({ prefix: "pg-meminfo-memcheck-cluster-" });
     // pg_ctl starts postgres through a wrapper that runs it under memcheck, one log file a process.
     const wrapper = join(work, "postgres-under-valgrind");
     await writeFile(

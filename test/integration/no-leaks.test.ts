@@ -5,10 +5,10 @@
 import { readdirSync } from "node:fs";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isRoot } from "../../harness/run-as.js";
 import { backendPid, connect } from "../support/db.js";
 import { errorResponse, FakeSidecar, okResponse, type Step } from "../support/fake-sidecar.js";
 import { createTestServer, dropTestServer } from "../support/foreign-server.js";
-import { isRoot } from "../support/run-as.js";
 
 const ROWS = "1\t/a\t10\n2\t\\N\t\\N\n3\t/c\t7\n";
 const once = (bytes: Buffer | string): Step[] => [{ write: bytes }, { end: true }];

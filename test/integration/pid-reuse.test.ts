@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isRoot } from "../../harness/run-as.js";
 import { backendPid, connect } from "../support/db.js";
-import { isRoot } from "../support/run-as.js";
 
 const NS_LAST_PID = "/proc/sys/kernel/ns_last_pid";
 

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { run } from "../support/run-as.js";
+import { run } from "../../harness/run-as.js";
 
 describe("pg_regress suite of the FDW", () => {
   it("make -C fdw installcheck passes against the test cluster", async () => {

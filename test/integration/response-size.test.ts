@@ -1,11 +1,11 @@
 /** The server option max_response_size, and a backend's memory while a large response streams. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { isRoot } from "../../harness/run-as.js";
 import { backendPid } from "../support/db.js";
 import { useFakeServer } from "../support/fake-server-fixture.js";
 import { OK_HEAD } from "../support/fake-sidecar.js";
 import { failure } from "../support/foreign-server.js";
-import { isRoot } from "../support/run-as.js";
 
 /** 4,000 rows of one pid column ("1\n"): 8,000 bytes a chunk. */
 const CHUNK = "1\n".repeat(4_000);

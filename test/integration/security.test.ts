@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { secretPathFor } from "../../sidecar/lib/secret-file.js";
-import { Cluster } from "../support/cluster.js";
+import { run, runChecked, runuserPath } from "../../harness/run-as.js";
+import { REPO_ROOT, SidecarProcess } from "../../harness/sidecar-process.js";
+import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
+import { secretPathFor } from "../../sidecar/security/secret-file.js";
 import { backendPid, connect, queryError } from "../support/db.js";
 import { exchange, get, statusOf } from "../support/raw-http.js";
-import { run, runChecked, runuserPath } from "../support/run-as.js";
-import { REPO_ROOT, SidecarProcess } from "../support/sidecar-process.js";
 import { secretOf, signedHeaders } from "../support/signing.js";
 
 const socket = () => inject("sidecarSocket");
@@ -238,12 +238,12 @@ describe("the wrapper checks who listens before sending anything", () => {
 });
 
 describe("only the cluster's own processes are read", () => {
-  let other: Cluster;
+  let other: ThrowawayCluster;
   let otherSidecar: SidecarProcess;
   const password = `pw-${randomBytes(12).toString("hex")}`;
 
   beforeAll(async () => {
-    other = await Cluster.create({ prefix: "pg-meminfo-sec-" });
+    other = await ThrowawayCluster.create({ prefix: "pg-meminfo-sec-" });
     await other.start();
     await other.sql("CREATE EXTENSION pg_meminfo");
     otherSidecar = await SidecarProcess.start(other, {

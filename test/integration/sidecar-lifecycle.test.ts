@@ -7,13 +7,13 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SidecarProcess } from "../../harness/sidecar-process.js";
 import { connect } from "../support/db.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
 import { useFakeServer } from "../support/fake-server-fixture.js";
 import { OK_HEAD } from "../support/fake-sidecar.js";
 import { createTestServer, dropTestServer, failure } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
-import type { SidecarProcess } from "../support/sidecar-process.js";
 
 function signal(pid: number | undefined, name: NodeJS.Signals): void {
   if (pid === undefined) throw new Error("no pid to signal");

@@ -8,12 +8,12 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { SidecarProcess } from "../../harness/sidecar-process.js";
 import { backendPid, connect } from "../support/db.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
 import { createTestServer, dropTestServer } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
 import { parentPid, processExists } from "../support/proc.js";
-import type { SidecarProcess } from "../support/sidecar-process.js";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 12);
 const SESSIONS = 8;

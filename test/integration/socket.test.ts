@@ -2,8 +2,8 @@ import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { isRoot, run, runuserPath } from "../../harness/run-as.js";
 import { connect, queryError } from "../support/db.js";
-import { isRoot, run, runuserPath } from "../support/run-as.js";
 
 describe("the sidecar's socket", () => {
   let client: pg.Client;

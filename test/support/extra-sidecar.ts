@@ -1,24 +1,24 @@
 import { dirname } from "node:path";
 import { inject } from "vitest";
-import type { Cluster } from "./cluster.js";
-import { SidecarProcess } from "./sidecar-process.js";
+import { SidecarProcess } from "../../harness/sidecar-process.js";
+import type { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 
 /** What SidecarProcess needs of a cluster, for the run's cluster (which global setup owns). */
-function runCluster(): Cluster {
+function runCluster(): ThrowawayCluster {
   const host = inject("pgHost");
   const port = inject("pgPort");
   const user = inject("pgUser");
-  const like: Pick<Cluster, "socketDir" | "port" | "baseDir" | "connectionString"> = {
+  const like: Pick<ThrowawayCluster, "socketDir" | "port" | "baseDir" | "connectionString"> = {
     socketDir: host,
     port,
     baseDir: dirname(inject("dataDir")),
     connectionString: (database = "postgres") => `host=${host} port=${port} user=${user} dbname=${database}`,
   };
-  return like as Cluster;
+  return like as ThrowawayCluster;
 }
 
 /** A second real sidecar of the run's cluster (or of `cluster`), listening on `socket`. */
-export function startSidecarAt(socket: string, cluster?: Cluster): Promise<SidecarProcess> {
+export function startSidecarAt(socket: string, cluster?: ThrowawayCluster): Promise<SidecarProcess> {
   return SidecarProcess.start(cluster ?? runCluster(), { socket });
 }
 

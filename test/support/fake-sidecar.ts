@@ -8,8 +8,8 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { asClusterUser } from "../../harness/run-as.js";
 import { privateDir } from "./private-dir.js";
-import { asClusterUser } from "./run-as.js";
 
 const SCRIPT = fileURLToPath(new URL("./fake-sidecar-server.mjs", import.meta.url));
 

@@ -1,7 +1,7 @@
 import { chmod, chown, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLUSTER_OS_USER, isRoot, runChecked } from "./run-as.js";
+import { CLUSTER_OS_USER, isRoot, runChecked } from "../../harness/run-as.js";
 
 /** A fresh 0700 temporary directory owned by the cluster's OS user, for sockets of test sidecars. */
 export async function privateDir(prefix: string): Promise<string> {

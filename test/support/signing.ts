@@ -1,8 +1,8 @@
 // Signs requests to the sidecar the way the foreign data wrapper does (docs/protocol.md, "Signature").
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { SIGNATURE_HEADERS, sign } from "../../sidecar/lib/request-signature.js";
-import { secretPathFor } from "../../sidecar/lib/secret-file.js";
+import { SIGNATURE_HEADERS, sign } from "../../sidecar/security/request-signature.js";
+import { secretPathFor } from "../../sidecar/security/secret-file.js";
 
 /** A secret for sidecars built in-process by tests. */
 export const TEST_SECRET = "0123456789abcdef".repeat(4);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyValue, poolConfig } from "../../sidecar/lib/conninfo.js";
+import { parseKeyValue, poolConfig } from "../../sidecar/cluster/conninfo.js";
 
 describe("poolConfig", () => {
   it("maps libpq keywords to pg settings", () => {

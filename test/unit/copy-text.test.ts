@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { escapeCopyText, parseCopyLine, unescapeCopyText } from "../../sidecar/lib/copy-text.js";
+import { escapeCopyText, parseCopyLine, unescapeCopyText } from "../../sidecar/proc/copy-text.js";
 
 describe("escapeCopyText", () => {
   it("writes NULL as \\N", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GC_EVERY_BYTES, GcPacer } from "../../sidecar/lib/gc-pacer.js";
+import { GC_EVERY_BYTES, GcPacer } from "../../sidecar/rows/gc-pacer.js";
 
 describe("GcPacer", () => {
   it("collects the young generation once per GC_EVERY_BYTES of rows, not before", () => {

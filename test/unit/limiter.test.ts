@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { BusyError } from "../../sidecar/lib/errors.js";
-import { Limiter, RowGuard } from "../../sidecar/lib/limiter.js";
+import { BusyError } from "../../sidecar/errors.js";
+import { Limiter, RowGuard } from "../../sidecar/rows/limiter.js";
 
 /** A deferred value, resolved by the test. */
 function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { byKindCopyText } from "../../sidecar/lib/by-kind-rows.js";
-import { BY_KIND_COLUMNS } from "../../sidecar/lib/columns.js";
-import { readKindContext, shmidFromLockFile } from "../../sidecar/lib/kind-context.js";
+import { BY_KIND_COLUMNS } from "../../sidecar/proc/columns.js";
+import { readKindContext, shmidFromLockFile } from "../../sidecar/proc/kind-context.js";
 import {
   classifyHeader,
   type KindContext,
@@ -13,9 +13,9 @@ import {
   type MemoryKind,
   NO_CONTEXT,
   sumByKind,
-} from "../../sidecar/lib/memory-kinds.js";
+} from "../../sidecar/proc/memory-kinds.js";
+import { fixture, recordsOf } from "../support/fixtures.js";
 import { parseSmaps } from "../support/proc.js";
-import { fixture, recordsOf } from "./fixtures.js";
 
 const POSTGRES = "/usr/lib/postgresql/15/bin/postgres";
 

@@ -3,16 +3,16 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { copyRows } from "../../sidecar/lib/copy-rows.js";
-import { ProcUnreadableError } from "../../sidecar/lib/errors.js";
-import { pageSize } from "../../sidecar/lib/page-size.js";
+import { ProcUnreadableError } from "../../sidecar/errors.js";
+import { pageSize } from "../../sidecar/proc/page-size.js";
 import {
   readMemSizeKb,
   readProcFile,
   readProcFileInto,
   ScratchBuffer,
-} from "../../sidecar/lib/proc-reader.js";
-import { columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
+} from "../../sidecar/proc/proc-file.js";
+import { copyRows } from "../../sidecar/rows/copy-rows.js";
+import { columns as cols, PROC_ROOT, rowsOf } from "../support/fixtures.js";
 
 const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
 

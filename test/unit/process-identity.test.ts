@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { identityFromStatus } from "../../sidecar/lib/process-identity.js";
+import { identityFromStatus } from "../../sidecar/security/process-identity.js";
 
 describe("identityFromStatus", () => {
   it("reads the real uid and gid and the effective capabilities", () => {

@@ -2,12 +2,12 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatchReader } from "../../sidecar/lib/batch-rows.js";
-import { Cluster } from "../../sidecar/lib/cluster.js";
-import { copyRows } from "../../sidecar/lib/copy-rows.js";
-import { ScratchBuffer } from "../../sidecar/lib/proc-reader.js";
-import { isReused, startTicksFromStat } from "../../sidecar/lib/process-start.js";
-import { columns, fixture, rowsOf } from "./fixtures.js";
+import { Cluster } from "../../sidecar/cluster/cluster.js";
+import { ScratchBuffer } from "../../sidecar/proc/proc-file.js";
+import { isReused, startTicksFromStat } from "../../sidecar/proc/process-start.js";
+import { BatchReader } from "../../sidecar/rows/batch-reader.js";
+import { copyRows } from "../../sidecar/rows/copy-rows.js";
+import { columns, fixture, rowsOf } from "../support/fixtures.js";
 
 // A process whose pid a listed backend had: it started at tick 5000 after boot, 50 s.
 const PID = 4242;

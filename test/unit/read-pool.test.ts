@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { BatchReader } from "../../sidecar/lib/batch-rows.js";
-import { type CopyOptions, copyRows } from "../../sidecar/lib/copy-rows.js";
-import { readProcFileSync, ScratchBuffer } from "../../sidecar/lib/proc-reader.js";
-import { ReadPool } from "../../sidecar/lib/read-pool.js";
-import { ALL_SMAPS, ALL_SUMMARY, columns as cols, PROC_ROOT, rowsOf } from "./fixtures.js";
+import { readProcFileSync, ScratchBuffer } from "../../sidecar/proc/proc-file.js";
+import { BatchReader } from "../../sidecar/rows/batch-reader.js";
+import { type CopyOptions, copyRows } from "../../sidecar/rows/copy-rows.js";
+import { ReadPool } from "../../sidecar/rows/read-pool.js";
+import { ALL_SMAPS, ALL_SUMMARY, columns as cols, PROC_ROOT, rowsOf } from "../support/fixtures.js";
 
 /** One process of the fixture tree, summarized. */
 const SUMMARY_OF_4242 = {
@@ -22,7 +22,7 @@ const SUMMARY_OF_4242 = {
 const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
 
 // The threads run the compiled worker: `npm test` builds before vitest (or run `npm run build`).
-const WORKER = new URL("../../dist/sidecar/lib/read-worker.js", import.meta.url);
+const WORKER = new URL("../../dist/sidecar/rows/read-worker.js", import.meta.url);
 
 async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
   let text = "";

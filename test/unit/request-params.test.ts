@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseBackendPid, parseColumns, parsePids, parseRole } from "../../sidecar/lib/request-params.js";
+import { parseBackendPid, parseColumns, parsePids, parseRole } from "../../sidecar/http/request-params.js";
 
 describe("parseRole", () => {
   it("accepts a decimal OID and normalizes it", () => {

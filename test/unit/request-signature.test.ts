@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SignatureVerifier, sign, signedText } from "../../sidecar/lib/request-signature.js";
+import { SignatureVerifier, sign, signedText } from "../../sidecar/security/request-signature.js";
 import { signedHeaders } from "../support/signing.js";
 
 const SECRET = "f".repeat(64);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseRollup } from "../../sidecar/lib/smaps-parser.js";
-import { ALL_SUMMARY, columns, fixture, recordsOf, rowsOf } from "./fixtures.js";
+import { parseRollup } from "../../sidecar/proc/copy-writer.js";
+import { ALL_SUMMARY, columns, fixture, recordsOf, rowsOf } from "../support/fixtures.js";
 
 describe("parseRollup", () => {
   it("reads every summary column of a kernel 6.18 smaps_rollup", () => {

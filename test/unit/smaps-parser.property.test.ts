@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseSmaps } from "../../sidecar/lib/smaps-parser.js";
-import { columns, rowsOf } from "./fixtures.js";
+import { parseSmaps } from "../../sidecar/proc/copy-writer.js";
+import { columns, rowsOf } from "../support/fixtures.js";
 
 const KEYS = ["Size", "Rss", "Pss", "Pss_Dirty", "KSM", "ProtectionKey", "Swap", "THPeligible", "Locked"];
 

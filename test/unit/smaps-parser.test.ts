@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseSmaps } from "../../sidecar/lib/smaps-parser.js";
-import { ALL_SMAPS, columns, fixture, recordsOf, rowsOf } from "./fixtures.js";
+import { parseSmaps } from "../../sidecar/proc/copy-writer.js";
+import { ALL_SMAPS, columns, fixture, recordsOf, rowsOf } from "../support/fixtures.js";
 
 /** A slow, obvious reading of well-formed smaps text, to check the fast parser against. */
 function reference(text: string, pid: number): Record<string, string | null>[] {

@@ -5,7 +5,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { clearStaleSocket, preparePrivateDirectory, prepareSocket } from "../../sidecar/lib/socket-dir.js";
+import {
+  clearStaleSocket,
+  preparePrivateDirectory,
+  prepareSocket,
+} from "../../sidecar/security/socket-dir.js";
 
 let base: string;
 

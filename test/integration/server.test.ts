@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
-import { secretPathFor } from "../../sidecar/lib/secret-file.js";
+import { secretPathFor } from "../../sidecar/security/secret-file.js";
 import { startServer } from "../../sidecar/server.js";
 import { secretOf, signedHeaders } from "../support/signing.js";
 

@@ -1,7 +1,7 @@
 /** Reads the /proc files of one process; a process that has exited reads as null. */
 import { closeSync, open, openSync, read, readSync } from "node:fs";
 import { join } from "node:path";
-import { ProcUnreadableError } from "./errors.js";
+import { ProcUnreadableError } from "../errors.js";
 import { pageSize } from "./page-size.js";
 
 export interface ProcOptions {

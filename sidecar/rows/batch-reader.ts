@@ -2,10 +2,10 @@
  * The COPY text of a batch of processes, read synchronously with reused buffers: the work one
  * thread of the read pool does for one task (read-worker.ts), also callable in-process.
  */
-import type { Column } from "./columns.js";
-import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer } from "./proc-reader.js";
-import { isReusedSync, type StartLimits } from "./process-start.js";
-import { appendRollup, appendSmaps, Output } from "./smaps-parser.js";
+import type { Column } from "../proc/columns.js";
+import { appendRollup, appendSmaps, Output } from "../proc/copy-writer.js";
+import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
+import { isReusedSync, type StartLimits } from "../proc/process-start.js";
 
 export type BatchKind = "smaps" | "summary";
 

@@ -8,11 +8,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build } from "../../sidecar/app.js";
+import { build } from "../../sidecar/http/app.js";
 import { READ_AHEAD } from "../../sidecar/lib/local-rows.js";
+import { fixture, rowsOf } from "../support/fixtures.js";
+import { deadPool, one, testPool } from "../support/pool.js";
 import { signedHeaders, TEST_SECRET } from "../support/signing.js";
-import { fixture, rowsOf } from "./fixtures.js";
-import { deadPool, one, testPool } from "./pool.js";
 
 let pool: pg.Pool;
 let session: pg.PoolClient;

@@ -1,8 +1,8 @@
 /** A thread of the read pool (read-pool.ts): reads and parses the batches the main thread sends. */
 import { parentPort } from "node:worker_threads";
-import { BatchReader } from "./batch-rows.js";
-import type { Column } from "./columns.js";
-import { SidecarError } from "./errors.js";
+import { SidecarError } from "../errors.js";
+import type { Column } from "../proc/columns.js";
+import { BatchReader } from "./batch-reader.js";
 import type { ReadTask, TaskReply } from "./read-pool.js";
 
 const reader = new BatchReader();

@@ -1,6 +1,6 @@
 /** Turns every error into the protocol's JSON error body (docs/protocol.md, "Response"). */
 import type { FastifyError, FastifyInstance } from "fastify";
-import { BadRequestError, InternalError, NotFoundError, SidecarError } from "../lib/errors.js";
+import { BadRequestError, InternalError, NotFoundError, SidecarError } from "../errors.js";
 
 interface ValidationIssue {
   keyword?: string;

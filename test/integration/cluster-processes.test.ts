@@ -7,8 +7,8 @@ import {
   firstSocketDirectory,
   parentPidFromStat,
   socketPathFor,
-} from "../../sidecar/lib/cluster.js";
-import { deadPool, one, testPool } from "./pool.js";
+} from "../../sidecar/cluster/cluster.js";
+import { deadPool, one, testPool } from "../support/pool.js";
 
 describe("socket path helpers", () => {
   it("takes the first unix_socket_directories entry, trimmed or unquoted", () => {

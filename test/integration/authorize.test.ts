@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authorize } from "../../sidecar/lib/authorize.js";
-import { deadPool, one, testPool } from "./pool.js";
+import { authorize } from "../../sidecar/cluster/authorize.js";
+import { deadPool, one, testPool } from "../support/pool.js";
 
 const pool = testPool();
 const suffix = `${process.pid}_${Date.now()}`;

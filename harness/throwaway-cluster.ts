@@ -62,7 +62,7 @@ async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
  * A throwaway PostgreSQL cluster in a temporary directory, listening only on a Unix socket.
  * Layout of `baseDir`: `data/` (PGDATA), `sock/` (unix_socket_directories), `postgres.log`.
  */
-export class Cluster {
+export class ThrowawayCluster {
   readonly dataDir: string;
   readonly socketDir: string;
   readonly logFile: string;
@@ -80,11 +80,11 @@ export class Cluster {
   }
 
   /** Create the directory and run initdb; the cluster is not started. */
-  static async create(options: ClusterOptions = {}): Promise<Cluster> {
+  static async create(options: ClusterOptions = {}): Promise<ThrowawayCluster> {
     const binDir = await findBinDir();
     const port = await freePort();
     const baseDir = await mkdtemp(join(tmpdir(), options.prefix ?? "pg-meminfo-"));
-    const cluster = new Cluster(baseDir, binDir, port);
+    const cluster = new ThrowawayCluster(baseDir, binDir, port);
     try {
       await cluster.init(options);
     } catch (error) {

@@ -2,14 +2,15 @@
  * The COPY text of a set of processes, in the order of the pids, each process's rows contiguous: read
  * by the threads of the read pool when there is one, else in this thread (local-rows.ts).
  */
-import type { BatchKind } from "./batch-rows.js";
-import { byKindRows } from "./by-kind-rows.js";
-import type { Column, Kind } from "./columns.js";
+
+import { byKindRows } from "../lib/by-kind-rows.js";
+import { localRows } from "../lib/local-rows.js";
+import type { Column, Kind } from "../proc/columns.js";
+import { pageSize } from "../proc/page-size.js";
+import type { ProcOptions } from "../proc/proc-file.js";
+import type { StartLimits } from "../proc/process-start.js";
+import type { BatchKind } from "./batch-reader.js";
 import { rowsPacer } from "./gc-pacer.js";
-import { localRows } from "./local-rows.js";
-import { pageSize } from "./page-size.js";
-import type { ProcOptions } from "./proc-reader.js";
-import type { StartLimits } from "./process-start.js";
 import type { ReadPool } from "./read-pool.js";
 
 export interface CopyOptions extends ProcOptions {

@@ -4,7 +4,7 @@
  * "Signature"). Only a process that can read the secret file can make a request the sidecar accepts.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { UnauthenticatedError } from "./errors.js";
+import { UnauthenticatedError } from "../errors.js";
 
 export interface SignedFields {
   method: string;

@@ -1,5 +1,5 @@
 /** Maps an error of a query to the protocol: unreachable database → DATABASE_UNAVAILABLE, else INTERNAL. */
-import { DatabaseUnavailableError, InternalError, SidecarError } from "./errors.js";
+import { DatabaseUnavailableError, InternalError, SidecarError } from "../errors.js";
 
 /**
  * SQLSTATE classes that mean "cannot talk to the cluster": connection exceptions, invalid

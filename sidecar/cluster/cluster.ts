@@ -1,9 +1,9 @@
 /** Which processes belong to the cluster, and where the cluster's sidecar socket goes by default. */
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
+import { InternalError } from "../errors.js";
+import type { StartLimits } from "../proc/process-start.js";
 import { databaseError } from "./database-error.js";
-import { InternalError } from "./errors.js";
-import type { StartLimits } from "./process-start.js";
 import type { Queryable } from "./queryable.js";
 
 /** The parent pid from the text of /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold spaces). */

@@ -2,7 +2,7 @@
 import { readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { KindContext } from "./memory-kinds.js";
-import type { ProcOptions } from "./proc-reader.js";
+import type { ProcOptions } from "./proc-file.js";
 
 /** Line 7 of postmaster.pid: the SysV key and shmid of the main segment (or of the interlock segment). */
 const SHMEM_LINE = 6;

@@ -12,9 +12,9 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { BatchKind } from "./batch-rows.js";
-import type { Column } from "./columns.js";
-import { InternalError, ProcUnreadableError } from "./errors.js";
+import { InternalError, ProcUnreadableError } from "../errors.js";
+import type { Column } from "../proc/columns.js";
+import type { BatchKind } from "./batch-reader.js";
 
 /** One batch: the processes to read, in the order their rows must come. */
 export interface ReadTask {

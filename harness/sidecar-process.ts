@@ -4,18 +4,18 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import type { Cluster } from "./cluster.js";
 import { asClusterUser, CLUSTER_OS_USER, isRoot, run } from "./run-as.js";
+import type { ThrowawayCluster } from "./throwaway-cluster.js";
 
 export const REPO_ROOT = fileURLToPath(new URL(findRepoRootRelative(), import.meta.url));
 
-/** Works both from test/support/ (vitest) and from dist/test/support/ (compiled demo). */
+/** Works both from harness/ (vitest, tsx) and from dist/harness/ (compiled demo and bench). */
 function findRepoRootRelative(): string {
   const here = fileURLToPath(new URL(".", import.meta.url));
-  for (const up of ["../../", "../../../"]) {
+  for (const up of ["../", "../../"]) {
     if (existsSync(join(here, up, "package.json"))) return up;
   }
-  return "../../";
+  return "../";
 }
 
 /** Default socket path of the protocol: `<socket dir>/.s.PGMEMINFO.<port>/sidecar.sock`. */
@@ -63,7 +63,7 @@ export class SidecarProcess {
     });
   }
 
-  static async start(cluster: Cluster, options: SidecarOptions = {}): Promise<SidecarProcess> {
+  static async start(cluster: ThrowawayCluster, options: SidecarOptions = {}): Promise<SidecarProcess> {
     const repoRoot = options.repoRoot ?? REPO_ROOT;
     const script = join(repoRoot, "bin", "pg-meminfo");
     if (isRoot()) {

@@ -3,7 +3,7 @@
  * it started; a process whose start time (field 22 of /proc/PID/stat, clock ticks after boot) is later
  * than that, give or take a little, is another process, and its rows are not the listed one's.
  */
-import { type ProcOptions, readProcFileInto, readProcFileSync, type ScratchBuffer } from "./proc-reader.js";
+import { type ProcOptions, readProcFileInto, readProcFileSync, type ScratchBuffer } from "./proc-file.js";
 
 /** Per pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
 export type StartLimits = ReadonlyMap<number, number>;

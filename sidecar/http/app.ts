@@ -1,14 +1,14 @@
 /** The sidecar's HTTP application, without a listener (server.ts listens; tests use inject). */
 import type { JsonSchemaToTsProvider } from "@fastify/type-provider-json-schema-to-ts";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
-import { RoleAuthorizer } from "./lib/authorize.js";
-import { Cluster } from "./lib/cluster.js";
-import type { Queryable } from "./lib/queryable.js";
-import { ReadPool } from "./lib/read-pool.js";
-import { SignatureVerifier } from "./lib/request-signature.js";
-import { installErrorHandlers } from "./routes/errors.js";
-import { installRequestAuth } from "./routes/request-auth.js";
-import { rowsRoutes } from "./routes/rows.js";
+import { RoleAuthorizer } from "../cluster/authorize.js";
+import { Cluster } from "../cluster/cluster.js";
+import type { Queryable } from "../cluster/queryable.js";
+import { ReadPool } from "../rows/read-pool.js";
+import { SignatureVerifier } from "../security/request-signature.js";
+import { installErrorHandlers } from "./error-handlers.js";
+import { installRequestAuth } from "./request-auth.js";
+import { rowsRoutes } from "./rows.js";
 
 export interface BuildOptions {
   /** Connection to the cluster (a pg Pool), for role checks and backend discovery. */

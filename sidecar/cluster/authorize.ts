@@ -1,6 +1,7 @@
 /** Whether the calling role may read other backends' memory: superuser or privileges of pg_read_all_stats. */
+
+import { ForbiddenError } from "../errors.js";
 import { databaseError } from "./database-error.js";
-import { ForbiddenError } from "./errors.js";
 import type { Queryable } from "./queryable.js";
 
 const ALLOWED_QUERY =

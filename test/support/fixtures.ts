@@ -6,8 +6,8 @@ import {
   type Kind,
   SMAPS_COLUMNS,
   SUMMARY_COLUMNS,
-} from "../../sidecar/lib/columns.js";
-import { parseCopyLine } from "../../sidecar/lib/copy-text.js";
+} from "../../sidecar/proc/columns.js";
+import { parseCopyLine } from "../../sidecar/proc/copy-text.js";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/smaps/", import.meta.url));
 export const PROC_ROOT = `${FIXTURES}proc`;

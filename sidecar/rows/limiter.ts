@@ -5,7 +5,7 @@
  * every caller has gone.
  */
 import { availableParallelism } from "node:os";
-import { BusyError } from "./errors.js";
+import { BusyError } from "../errors.js";
 
 export interface GuardOptions {
   /** Most reads (steps of a request's rows, one or a few processes each) at once; 2 × cores by default. */

@@ -1,13 +1,13 @@
 /** GET /v1/smaps, /v1/summary and /v1/by_kind: check, authorize, then stream the rows as COPY text. */
 import { Readable } from "node:stream";
 import type { FastifyPluginAsyncJsonSchemaToTs } from "@fastify/type-provider-json-schema-to-ts";
-import type { RoleAuthorizer } from "../lib/authorize.js";
-import type { Cluster } from "../lib/cluster.js";
-import type { Kind } from "../lib/columns.js";
-import { type CopyOptions, copyRows } from "../lib/copy-rows.js";
-import { ForeignProcessError } from "../lib/errors.js";
-import { type GuardOptions, RowGuard } from "../lib/limiter.js";
-import { parseBackendPid, parseColumns, parsePids, parseRole } from "../lib/request-params.js";
+import type { RoleAuthorizer } from "../cluster/authorize.js";
+import type { Cluster } from "../cluster/cluster.js";
+import { ForeignProcessError } from "../errors.js";
+import type { Kind } from "../proc/columns.js";
+import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
+import { type GuardOptions, RowGuard } from "../rows/limiter.js";
+import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
 
 export interface RowsOptions {
   authorizer: RoleAuthorizer;

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { InternalError } from "./errors.js";
+import { InternalError } from "../errors.js";
 
 export interface Identity {
   uid: number;

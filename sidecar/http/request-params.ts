@@ -1,6 +1,7 @@
 /** Checks of the request's parameters (docs/protocol.md, "Request"); each throws the protocol's error. */
-import { type Column, findColumn, type Kind } from "./columns.js";
-import { BadRequestError, MissingRoleError, UnknownColumnError } from "./errors.js";
+
+import { BadRequestError, MissingRoleError, UnknownColumnError } from "../errors.js";
+import { type Column, findColumn, type Kind } from "../proc/columns.js";
 
 export const MAX_PIDS = 1000;
 const MAX_OID = 4294967295;
