@@ -24,9 +24,9 @@ const cli = new Command("bench")
   .option("--sidecar-arg <arg...>", "extra arguments for `pg-meminfo sidecar`")
   .option(
     "--read-threads <counts>",
-    "also measure the sidecar with these --read-threads values, at --backends (default 0: the low-memory mode)",
+    "also measure the sidecar with these --read-threads values, at --backends (e.g. 0,1)",
     (value: string) => value.split(",").map((v) => Number(v.trim())),
-    [0],
+    [],
   )
   .parse();
 

@@ -1,8 +1,10 @@
-/** One benchmark run: grow the backends step by step and time every query against the kernel floor. */
+/** One benchmark run: grow the backends step by step and time every query against its floors. */
 import type pg from "pg";
 import { SidecarProcess } from "../harness/sidecar-process.js";
 import { catMs, procFiles } from "./floor.js";
-import { median, statusKb, tempBytes, timeQuery } from "./measure.js";
+import { median, statusKb, tempBytes } from "./measure.js";
+import { PsqlSession } from "./psql.js";
+import { cpuMs, sampleUss, ussKb } from "./sidecar-meter.js";
 import { installExtensions, progress, Workload } from "./workload.js";
 
 export interface BenchOptions {
@@ -20,14 +22,18 @@ export interface BenchOptions {
   readThreads?: number[];
 }
 
-/** What is timed; floors name the /proc file `cat` reads for the same processes. */
+/** What is timed; `ours` queries go through the sidecar. */
 export const QUERIES = {
-  summary: { sql: "SELECT * FROM smap_summary", floor: "smaps_rollup" },
-  summaryPid: { sql: "SELECT * FROM smap_summary WHERE pid = $PID", floor: "smaps_rollup:one" },
-  smaps: { sql: "SELECT * FROM get_all_smaps", floor: "smaps" },
-  originalSmaps: { sql: "SELECT * FROM original.get_all_smaps()", floor: "smaps" },
-  originalSummary: { sql: "SELECT * FROM original.smap_summary", floor: "smaps" },
-  originalSummaryPid: { sql: "SELECT * FROM original.smap_summary WHERE pid = $PID", floor: "smaps" },
+  summary: { sql: "SELECT * FROM smap_summary", ours: true },
+  summaryPid: { sql: "SELECT * FROM smap_summary WHERE pid = $PID", ours: true },
+  smaps: { sql: "SELECT * FROM get_all_smaps", ours: true },
+  byKind: { sql: "SELECT * FROM backend_memory_by_kind", ours: true },
+  memory: { sql: "SELECT * FROM backend_memory", ours: true },
+  memoryPid: { sql: "SELECT * FROM backend_memory WHERE pid = $PID", ours: true },
+  heap: { sql: "SELECT * FROM bench_smaps_copy", ours: false },
+  originalSmaps: { sql: "SELECT * FROM original.get_all_smaps()", ours: false },
+  originalSummary: { sql: "SELECT * FROM original.smap_summary", ours: false },
+  originalSummaryPid: { sql: "SELECT * FROM original.smap_summary WHERE pid = $PID", ours: false },
 } as const;
 
 export type QueryName = keyof typeof QUERIES;
@@ -37,17 +43,21 @@ export interface StepResult {
   readThreads?: number | undefined;
   backends: number;
   processes: number;
-  /** Median milliseconds of each query. */
+  /** Median milliseconds of each query, as psql timed it with every row sent to it. */
   ms: Record<QueryName, number>;
   rows: Record<QueryName, number>;
+  /** Median sidecar CPU (user + system, all threads) per query, ms. */
+  sidecarCpuMs: Record<QueryName, number>;
   /** Median milliseconds of `cat` over all smaps, all smaps_rollup, and one smaps_rollup. */
   floor: { smaps: number; rollup: number; rollupOne: number };
   /** Temporary file bytes written per call, largest over the runs. */
   tempBytes: Record<QueryName, number>;
   /** Largest growth of the querying backend's anonymous memory during a call, kB. */
   backendGrowthKb: Record<QueryName, number>;
-  /** Largest sidecar resident size sampled during its queries, and its VmHWM after them, kB. */
-  sidecarPeakKb: number;
+  /** The sidecar's USS: idle before the step, and the largest sampled during full get_all_smaps scans, kB. */
+  sidecarIdleUssKb: number;
+  sidecarPeakUssKb: number;
+  /** The sidecar's largest resident size (VmHWM) so far, kB. */
   sidecarHwmKb: number;
 }
 
@@ -57,21 +67,29 @@ function record<T>(make: () => T): Record<QueryName, T> {
   return Object.fromEntries(NAMES.map((n) => [n, make()])) as Record<QueryName, T>;
 }
 
+/** Scans while the sidecar's USS is sampled, apart from the timed runs (the sampling costs CPU). */
+const USS_SCANS = 3;
+
 async function step(
   workload: Workload,
   client: pg.Client,
-  backendPid: number,
-  sidecarPid: number | undefined,
+  psql: PsqlSession,
+  psqlPid: number,
+  sidecarPid: number,
   runs: number,
 ): Promise<StepResult> {
   const pids = await workload.processPids();
   const samplePid = await workload.samplePid();
+  // The heap-table floor: the same rows get_all_smaps sends, from a plain table.
+  await client.query("DROP TABLE IF EXISTS bench_smaps_copy");
+  await client.query("CREATE TABLE bench_smaps_copy AS SELECT * FROM get_all_smaps");
+  await client.query("VACUUM ANALYZE bench_smaps_copy");
   const times = record<number[]>(() => []);
-  const rows = record(() => 0);
+  const cpu = record<number[]>(() => []);
   const temp = record(() => 0);
   const growth = record(() => 0);
   const floors = { smaps: [] as number[], rollup: [] as number[], rollupOne: [] as number[] };
-  let sidecarPeakKb = 0;
+  const sidecarIdleUssKb = ussKb(sidecarPid);
   // One untimed round warms caches and the sidecar's code paths.
   for (let run = -1; run < runs; run++) {
     const timed = run >= 0;
@@ -80,24 +98,40 @@ async function step(
     floors.rollupOne.push(await catMs(procFiles([samplePid], "smaps_rollup")));
     for (const name of NAMES) {
       const sql = QUERIES[name].sql.replace("$PID", String(samplePid));
-      const ours = !name.startsWith("original");
       const before = timed ? await tempBytes(client) : 0;
-      const result = await timeQuery(client, backendPid, sql, ours ? sidecarPid : undefined);
+      const anonBefore = statusKb(psqlPid, "RssAnon");
+      let anonPeak = anonBefore;
+      const watch = setInterval(() => {
+        anonPeak = Math.max(anonPeak, statusKb(psqlPid, "RssAnon"));
+      }, 5);
+      const cpuBefore = cpuMs(sidecarPid);
+      const ms = await psql.time(sql).finally(() => clearInterval(watch));
+      const cpuAfter = cpuMs(sidecarPid);
+      const anonAfter = Math.max(anonPeak, statusKb(psqlPid, "RssAnon"));
       if (!timed) continue;
       temp[name] = Math.max(temp[name], (await tempBytes(client)) - before);
-      times[name].push(result.ms);
-      rows[name] = result.rows;
-      growth[name] = Math.max(growth[name], result.backendGrowthKb);
-      sidecarPeakKb = Math.max(sidecarPeakKb, result.watchedPeakKb);
+      times[name].push(ms);
+      cpu[name].push(QUERIES[name].ours ? cpuAfter - cpuBefore : 0);
+      growth[name] = Math.max(growth[name], anonAfter - anonBefore);
     }
     if (timed) progress(`  ${pids.length} processes: run ${run + 1}/${runs} done`);
   }
   if (runs > 0) for (const key of ["smaps", "rollup", "rollupOne"] as const) floors[key].shift();
+  const rows = record(() => 0);
+  for (const name of NAMES) {
+    const sql = QUERIES[name].sql.replace("$PID", String(samplePid));
+    const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM (${sql}) q`);
+    rows[name] = Number(counted[0]?.n ?? 0);
+  }
+  const sampler = sampleUss(sidecarPid);
+  for (let scan = 0; scan < USS_SCANS; scan++) await psql.time(QUERIES.smaps.sql);
+  const sidecarPeakUssKb = sampler.stop();
   return {
     backends: workload.backends,
     processes: pids.length,
     ms: Object.fromEntries(NAMES.map((n) => [n, median(times[n])])) as Record<QueryName, number>,
     rows,
+    sidecarCpuMs: Object.fromEntries(NAMES.map((n) => [n, median(cpu[n])])) as Record<QueryName, number>,
     floor: {
       smaps: median(floors.smaps),
       rollup: median(floors.rollup),
@@ -105,9 +139,21 @@ async function step(
     },
     tempBytes: temp,
     backendGrowthKb: growth,
-    sidecarPeakKb,
-    sidecarHwmKb: sidecarPid === undefined ? 0 : statusKb(sidecarPid, "VmHWM"),
+    sidecarIdleUssKb,
+    sidecarPeakUssKb,
+    sidecarHwmKb: statusKb(sidecarPid, "VmHWM"),
   };
+}
+
+/** The pid of the backend serving psql. */
+async function psqlBackend(client: pg.Client, applicationName: string): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+    [applicationName],
+  );
+  const pid = rows[0]?.pid;
+  if (pid === undefined) throw new Error("the bench's psql session has no backend");
+  return pid;
 }
 
 /** Runs the benchmark; the results come in ascending order of backends. */
@@ -117,37 +163,39 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
   const max = steps[steps.length - 1] ?? options.backends;
   progress(`starting a cluster for up to ${max} backends`);
   const workload = await Workload.start(max);
+  const start = (extra: string[] = []) =>
+    SidecarProcess.start(workload.cluster, { extraArgs: [...(options.sidecarArgs ?? []), ...extra] });
   let sidecar: SidecarProcess | undefined;
   let client: pg.Client | undefined;
+  let psql: PsqlSession | undefined;
   try {
-    sidecar = await SidecarProcess.start(workload.cluster, { extraArgs: options.sidecarArgs ?? [] });
+    sidecar = await start();
     client = await workload.cluster.connect("postgres", undefined, "bench client");
-    const backendPid =
-      (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
+    psql = await PsqlSession.open(workload.cluster, "bench psql");
+    const psqlPid = await psqlBackend(client, "bench psql");
     const results: StepResult[] = [];
     const modes: StepResult[] = [];
     for (const n of steps) {
       progress(`opening backends: ${n}`);
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
-      results.push(await step(workload, client, backendPid, sidecar.pid, options.runs));
+      results.push(await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs));
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.
       for (const threads of options.readThreads ?? []) {
         await sidecar.stop();
-        sidecar = await SidecarProcess.start(workload.cluster, {
-          extraArgs: [...(options.sidecarArgs ?? []), "--read-threads", String(threads)],
-        });
+        sidecar = await start(["--read-threads", String(threads)]);
         progress(`measuring at ${n} backends with --read-threads ${threads}, ${options.runs} runs`);
-        const result = await step(workload, client, backendPid, sidecar.pid, options.runs);
+        const result = await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs);
         modes.push({ ...result, readThreads: threads });
       }
       if (n === steps[steps.length - 1]) continue;
       await sidecar.stop();
-      sidecar = await SidecarProcess.start(workload.cluster, { extraArgs: options.sidecarArgs ?? [] });
+      sidecar = await start();
     }
     return [...results, ...modes];
   } finally {
+    await psql?.close().catch(() => {});
     await client?.end().catch(() => {});
     await sidecar?.stop();
     await workload.stop();

@@ -80,7 +80,6 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
       logLevel: flags.logLevel,
       readThreads: flags.readThreads,
     });
-    server.app.log.info({ socket: server.socket }, "sidecar listening");
     closeOnSignals(server);
   } catch (err) {
     if (err instanceof SocketDirError) fail(err.message, err.hint);

@@ -2,8 +2,13 @@
 import { chmod, rm } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { Cluster, defaultSocketPath } from "./cluster/cluster.js";
+import { databaseError } from "./cluster/database-error.js";
+import { defaultSocketPath } from "./cluster/socket-path.js";
+import { InternalError } from "./errors.js";
 import { build } from "./http/app.js";
+import { ScratchBuffer } from "./proc/proc-file.js";
+import { readParents } from "./proc/process-stat.js";
+import { ReadPool } from "./rows/read-pool.js";
 import { assertClusterIdentity } from "./security/process-identity.js";
 import { removeSecret, secretPathFor, writeSecret } from "./security/secret-file.js";
 import { prepareSocket } from "./security/socket-dir.js";
@@ -13,13 +18,8 @@ export interface ServerOptions {
   /** Path of the socket file; derived from the cluster's settings when absent. */
   socket?: string;
   logLevel?: string;
-  /** Threads reading /proc; the available cores by default. */
-  readThreads?: number;
-  /**
-   * Refuse to start unless running as the postmaster's uid and gid, without capabilities (default).
-   * Only tests that run the server inside a root test process turn it off.
-   */
-  requireClusterIdentity?: boolean;
+  /** Threads reading /proc; the available cores by default, 0 reads in the main thread. */
+  readThreads?: number | undefined;
 }
 
 export interface RunningServer {
@@ -41,19 +41,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // An idle connection that the cluster drops must not crash the process; the next query reconnects.
   pool.on("error", (err) => app?.log.warn({ err: err.message }, "lost an idle connection to the cluster"));
   try {
-    const cluster = new Cluster(pool);
-    if (options.requireClusterIdentity !== false) {
-      await assertClusterIdentity(await cluster.postmasterPid());
-    }
+    await assertClusterIdentity(await postmasterPid(pool));
     const socket = options.socket ?? (await defaultSocketPath(pool));
     await prepareSocket(socket);
     const secretPath = secretPathFor(socket);
     const secret = await writeSecret(secretPath);
+    const reads = new ReadPool({ size: options.readThreads });
     app = await build({
       db: pool,
-      cluster,
       secret,
-      readThreads: options.readThreads,
+      pool: reads,
       logger: {
         level: options.logLevel ?? "info",
         // Belt and braces: nothing logs these, and if something ever does they stay out of the log.
@@ -68,6 +65,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       process.umask(umask);
     }
     await chmod(socket, 0o600);
+    app.log.info(
+      { socket, reader: reads.description },
+      `sidecar listening; /proc is read by ${reads.description}`,
+    );
     const running = app;
     let closing: Promise<void> | undefined;
     const close = () => {
@@ -85,6 +86,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await pool.end();
     throw err;
   }
+}
+
+/** The postmaster: the parent of the sidecar's own backend, read once at start-up. */
+async function postmasterPid(db: pg.Pool): Promise<number> {
+  let me: number | undefined;
+  try {
+    ({
+      rows: [{ me } = { me: undefined }],
+    } = await db.query<{ me: number }>("SELECT pg_backend_pid() AS me"));
+  } catch (err) {
+    throw databaseError(err, "find its postmaster");
+  }
+  const [postmaster = null] = me === undefined ? [] : readParents([me], new ScratchBuffer(1024));
+  if (postmaster === null) {
+    throw new InternalError("could not find the postmaster", {
+      detail: `The parent of the sidecar's own backend (pid ${me}) could not be read from /proc.`,
+      hint: "The sidecar must run on the same host as the cluster, in the same PID namespace.",
+    });
+  }
+  return postmaster;
 }
 
 /** Closes the server on SIGTERM or SIGINT, then lets the process exit. */

@@ -1,18 +1,10 @@
-/** Which processes belong to the cluster, and where the cluster's sidecar socket goes by default. */
+/** Which processes belong to the cluster, with when each started. */
 import { readFile } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { join } from "node:path";
 import { InternalError } from "../errors.js";
-import type { StartLimits } from "../proc/process-start.js";
+import type { StartLimits } from "../proc/process-stat.js";
 import { databaseError } from "./database-error.js";
 import type { Queryable } from "./queryable.js";
-
-/** The parent pid from the text of /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold spaces). */
-export function parentPidFromStat(stat: string): number | null {
-  const close = stat.lastIndexOf(")");
-  if (close === -1) return null;
-  const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-  return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
-}
 
 /** Clock ticks are USER_HZ, 100 per second on every Linux architecture PostgreSQL runs on. */
 const MS_PER_TICK = 10;
@@ -22,13 +14,18 @@ const MS_PER_TICK = 10;
  */
 const START_SLACK_MS = 2_000;
 
+/** The parent pid of each pid (null when it has gone), read within the sidecar's bound on /proc reads. */
+export type ParentsReader = (pids: number[]) => Promise<(number | null)[]>;
+
 export class Cluster {
   readonly #db: Queryable;
   readonly #procRoot: string;
+  readonly #parents: ParentsReader;
   #postmaster: number | null = null;
 
-  constructor(db: Queryable, options: { procRoot?: string } = {}) {
+  constructor(db: Queryable, parents: ParentsReader, options: { procRoot?: string | undefined } = {}) {
     this.#db = db;
+    this.#parents = parents;
     this.#procRoot = options.procRoot ?? "/proc";
   }
 
@@ -122,97 +119,26 @@ export class Cluster {
    */
   async foreignProcesses(requested: Iterable<number>, members: ReadonlySet<number>): Promise<number[]> {
     const postmaster = this.#postmaster;
-    const foreign: number[] = [];
-    for (const pid of requested) {
-      if (members.has(pid)) continue;
-      let stat: string;
-      try {
-        stat = await readFile(join(this.#procRoot, String(pid), "stat"), "latin1");
-      } catch {
-        continue;
-      }
-      if (postmaster === null || parentPidFromStat(stat) !== postmaster) foreign.push(pid);
-    }
-    return foreign;
+    const others = [...requested].filter((pid) => !members.has(pid));
+    if (others.length === 0) return [];
+    const parents = await this.#parents(others);
+    return others.filter((_, i) => {
+      const ppid = parents[i];
+      return ppid !== null && (postmaster === null || ppid !== postmaster);
+    });
   }
 
   /** The postmaster is the parent of every backend; it does not change while the cluster runs. */
   async #postmasterPid(backend: number): Promise<number> {
     if (this.#postmaster !== null) return this.#postmaster;
-    const path = join(this.#procRoot, String(backend), "stat");
-    let ppid: number | null;
-    try {
-      ppid = parentPidFromStat(await readFile(path, "latin1"));
-    } catch (err) {
+    const [ppid = null] = await this.#parents([backend]);
+    if (ppid === null) {
       throw new InternalError("could not find the postmaster", {
-        detail: `Reading ${path} failed: ${(err as Error).message}.`,
-        hint: "The sidecar must run on the same host as the cluster.",
-        cause: err,
+        detail: `The parent of the sidecar's own backend (pid ${backend}) could not be read from ${join(this.#procRoot, String(backend), "stat")}.`,
+        hint: "The sidecar must run on the same host as the cluster, in the same PID namespace.",
       });
     }
-    if (ppid === null)
-      throw new InternalError("could not find the postmaster", { detail: `${path} has no parent pid.` });
     this.#postmaster = ppid;
     return ppid;
   }
-}
-
-/** First entry of a unix_socket_directories value (comma-separated, entries may be double-quoted). */
-export function firstSocketDirectory(value: string): string | null {
-  const text = value.trimStart();
-  let entry: string;
-  if (text.startsWith('"')) {
-    let out = "";
-    let i = 1;
-    for (; i < text.length; i++) {
-      const c = text[i];
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          out += '"';
-          i++;
-          continue;
-        }
-        break;
-      }
-      out += c;
-    }
-    entry = out;
-  } else {
-    entry = (text.split(",", 1)[0] ?? "").trim();
-  }
-  return entry === "" ? null : entry;
-}
-
-/** Where the sidecar of a cluster listens: <first socket directory>/.s.PGMEMINFO.<port>/sidecar.sock. */
-export function socketPathFor(socketDirectory: string, port: number | string, dataDirectory: string): string {
-  const dir = isAbsolute(socketDirectory) ? socketDirectory : resolve(dataDirectory, socketDirectory);
-  return join(dir, `.s.PGMEMINFO.${port}`, "sidecar.sock");
-}
-
-/** The default socket path, from the cluster's own settings. */
-export async function defaultSocketPath(db: Queryable): Promise<string> {
-  let row: { dirs: string; port: string; datadir: string } | undefined;
-  try {
-    const { rows } = await db.query<{ dirs: string; port: string; datadir: string }>(
-      "SELECT current_setting('unix_socket_directories') AS dirs, current_setting('port') AS port, " +
-        "current_setting('data_directory') AS datadir",
-    );
-    row = rows[0];
-  } catch (err) {
-    throw databaseError(err, "read its socket settings");
-  }
-  const dir = row === undefined ? null : firstSocketDirectory(row.dirs);
-  if (row === undefined || dir === null) {
-    throw new InternalError("the cluster has no unix socket directory", {
-      detail: "unix_socket_directories is empty, so there is no default place for the sidecar's socket.",
-      hint: "Give the socket path with --socket, and the same path in the foreign server's socket option.",
-    });
-  }
-  if (dir.startsWith("@")) {
-    throw new InternalError("the cluster's first socket directory is an abstract socket namespace", {
-      detail: `unix_socket_directories starts with "${dir}", which is not a directory.`,
-      hint: "Give the socket path with --socket, and the same path in the foreign server's socket option.",
-    });
-  }
-  return socketPathFor(dir, row.port, row.datadir);
 }

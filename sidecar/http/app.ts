@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import { RoleAuthorizer } from "../cluster/authorize.js";
 import { Cluster } from "../cluster/cluster.js";
 import type { Queryable } from "../cluster/queryable.js";
-import { ReadPool } from "../rows/read-pool.js";
+import type { ReadPool } from "../rows/read-pool.js";
+import { parentsFrom } from "../rows/read-task.js";
 import { SignatureVerifier } from "../security/request-signature.js";
 import { installErrorHandlers } from "./error-handlers.js";
 import { installRequestAuth } from "./request-auth.js";
@@ -13,18 +14,14 @@ import { rowsRoutes } from "./rows.js";
 export interface BuildOptions {
   /** Connection to the cluster (a pg Pool), for role checks and backend discovery. */
   db: Queryable;
-  /** The cluster's processes, when the caller has already looked it up; made from db otherwise. */
-  cluster?: Cluster;
-  /** The secret requests are signed with (see lib/secret-file.ts). */
+  /** The secret requests are signed with (see security/secret-file.ts). */
   secret: string;
+  /** The one bound on /proc reads; closed with the app. */
+  pool: ReadPool;
   /** Fastify's logger option (pino options, a pino instance, true or false). */
   logger?: FastifyServerOptions["logger"];
   /** Root of the proc tree the memory files are read from; "/proc" by default. */
-  procRoot?: string;
-  /** Page size for mem_size; the machine's by default. */
-  pageSize?: number;
-  /** Threads reading /proc (lib/read-pool.ts): the available cores by default; 0 reads in-process. */
-  readThreads?: number;
+  procRoot?: string | undefined;
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
@@ -35,13 +32,13 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   }).withTypeProvider<JsonSchemaToTsProvider>();
   installErrorHandlers(app);
   installRequestAuth(app, new SignatureVerifier(options.secret));
-  const pool = new ReadPool({ size: options.readThreads });
+  const { pool, procRoot } = options;
   app.addHook("onClose", () => pool.close());
-  const proc = { procRoot: options.procRoot, pageSize: options.pageSize, pool };
+  const parents = async (pids: number[]) => parentsFrom(await pool.run({ type: "parents", pids, procRoot }));
   await app.register(rowsRoutes, {
     authorizer: new RoleAuthorizer(options.db),
-    cluster: options.cluster ?? new Cluster(options.db),
-    proc,
+    cluster: new Cluster(options.db, parents, { procRoot }),
+    copy: { pool, procRoot },
   });
   return app;
 }

@@ -1,7 +1,7 @@
 /** Checks of the request's parameters (docs/protocol.md, "Request"); each throws the protocol's error. */
 
 import { BadRequestError, MissingRoleError, UnknownColumnError } from "../errors.js";
-import { type Column, findColumn, type Kind } from "../proc/columns.js";
+import { type Column, findColumn, type Source } from "../proc/columns.js";
 
 export const MAX_PIDS = 1000;
 const MAX_OID = 4294967295;
@@ -36,7 +36,7 @@ export function parseBackendPid(header: string | undefined): number | undefined 
 }
 
 /** The requested columns, in request order; unknown names and duplicates are refused. */
-export function parseColumns(kind: Kind, text: string): Column[] {
+export function parseColumns(source: Source, text: string): Column[] {
   if (text === "")
     throw new BadRequestError("no columns requested", { detail: "The columns parameter is empty." });
   const names = text.split(",");
@@ -44,10 +44,10 @@ export function parseColumns(kind: Kind, text: string): Column[] {
   return names.map((name) => {
     if (name === "")
       throw new BadRequestError("empty column name", { detail: `The columns parameter is "${text}".` });
-    const column = findColumn(kind, name);
+    const column = findColumn(source, name);
     if (column === undefined) {
       throw new UnknownColumnError(`column "${name}" does not exist`, {
-        detail: `The ${kind} kind has no column named "${name}".`,
+        detail: `The ${source} source has no column named "${name}".`,
       });
     }
     if (seen.has(name)) {

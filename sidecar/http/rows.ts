@@ -4,17 +4,17 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from "@fastify/type-provider-js
 import type { RoleAuthorizer } from "../cluster/authorize.js";
 import type { Cluster } from "../cluster/cluster.js";
 import { ForeignProcessError } from "../errors.js";
-import type { Kind } from "../proc/columns.js";
+import { SOURCES } from "../proc/columns.js";
 import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
-import { type GuardOptions, RowGuard } from "../rows/limiter.js";
+import { SharedReads, type SharingOptions } from "../rows/shared-reads.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
 
 export interface RowsOptions {
   authorizer: RoleAuthorizer;
   cluster: Cluster;
-  proc: CopyOptions;
-  /** Load limits (lib/limiter.ts); the defaults when absent. */
-  guard?: GuardOptions;
+  copy: CopyOptions;
+  /** Sharing of identical requests (rows/shared-reads.ts); the defaults when absent. */
+  sharing?: SharingOptions;
 }
 
 // Plain JSON Schema: fastify validates it, json-schema-to-ts types it, and nothing heavy loads at run time.
@@ -69,28 +69,32 @@ export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions
   app,
   options,
 ) => {
-  const { authorizer, cluster, proc } = options;
-  const guard = new RowGuard(options.guard);
-  for (const kind of ["smaps", "summary", "by_kind"] as const satisfies readonly Kind[]) {
-    app.get(`/v1/${kind}`, { schema: { querystring: Query, headers: Headers } }, async (request, reply) => {
+  const { authorizer, cluster, copy } = options;
+  const shared = new SharedReads(options.sharing);
+  for (const source of SOURCES) {
+    app.get(`/v1/${source}`, { schema: { querystring: Query, headers: Headers } }, async (request, reply) => {
       const role = parseRole(request.headers["x-pg-meminfo-role"]);
       const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
-      const columns = parseColumns(kind, request.query.columns);
+      const columns = parseColumns(source, request.query.columns);
       const wanted = request.query.pid === undefined ? null : parsePids(request.query.pid);
       await authorizer.authorize(role);
       const started = await cluster.processes(wanted ?? undefined);
       const pids = [...started.keys()];
       if (wanted !== null) await refuseForeign(cluster, wanted, pids);
       const startLimits = await cluster.startLimits(started);
-      request.log.debug({ kind, role, backendPid, processes: pids.length }, "reading rows");
+      request.log.debug({ source, role, backendPid, processes: pids.length }, "reading rows");
 
       // The first process is read before the status line, so its failure is still a JSON error. A
       // later failure destroys the stream: the connection closes without the terminating chunk.
       // Identical concurrent requests share one read; a caller that goes away stops waiting for it.
       const gone = new AbortController();
       reply.raw.once("close", () => gone.abort());
-      const key = `${kind}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
-      const rows = guard.rows(key, () => copyRows(kind, pids, columns, proc, startLimits), gone.signal);
+      const key = `${source}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
+      const rows = shared.rows(
+        key,
+        (signal) => copyRows(source, pids, columns, copy, startLimits, signal),
+        gone.signal,
+      );
       const first = await rows.next();
       // Chunked even when empty: the terminating chunk is what tells the FDW the body is complete.
       return reply

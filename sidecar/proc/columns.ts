@@ -1,6 +1,9 @@
-/** Column catalogues of the kinds, in the order of docs/protocol.md. */
+/** Column catalogues of the sources, in the order of docs/protocol.md. */
 
-export type Kind = "smaps" | "summary" | "by_kind";
+/** Where a table's rows come from: one per mapping (smaps), per process (summary), per process and kind of memory (by_kind). */
+export type Source = "smaps" | "summary" | "by_kind";
+
+export const SOURCES: readonly Source[] = ["smaps", "summary", "by_kind"];
 
 export type ColumnType = "integer" | "bigint" | "text";
 
@@ -88,21 +91,21 @@ export const SUMMARY_COLUMNS: readonly Column[] = [
   ...ROLLUP_FIELDS,
 ];
 
-/** One row per process and kind of memory (sidecar/lib/memory-kinds.ts); sizes in bytes. */
+/** One row per process and kind of memory (memory-kinds.ts); sizes in bytes. */
 export const BY_KIND_COLUMNS: readonly Column[] = [
   header("pid", "integer"),
   { name: "kind", type: "text", source: "memory_kind", key: null },
-  ...["mappings", "rss_bytes", "pss_bytes", "private_bytes", "uss_bytes"].map(
+  ...["mappings", "rss_bytes", "pss_bytes", "private_bytes", "uss_bytes", "anon_bytes", "swap_bytes"].map(
     (name): Column => ({ name, type: "bigint", source: "kind_total", key: null }),
   ),
 ];
 
-export function catalogue(kind: Kind): readonly Column[] {
-  if (kind === "smaps") return SMAPS_COLUMNS;
-  return kind === "summary" ? SUMMARY_COLUMNS : BY_KIND_COLUMNS;
+export function catalogue(source: Source): readonly Column[] {
+  if (source === "smaps") return SMAPS_COLUMNS;
+  return source === "summary" ? SUMMARY_COLUMNS : BY_KIND_COLUMNS;
 }
 
-/** Looks a column up by name; undefined when the kind has no such column. */
-export function findColumn(kind: Kind, name: string): Column | undefined {
-  return catalogue(kind).find((c) => c.name === name);
+/** Looks a column up by name; undefined when the source has no such column. */
+export function findColumn(source: Source, name: string): Column | undefined {
+  return catalogue(source).find((c) => c.name === name);
 }

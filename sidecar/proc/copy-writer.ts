@@ -1,24 +1,36 @@
 /**
- * Byte-level parser of /proc/PID/smaps and /proc/PID/smaps_rollup into COPY text.
- *
- * It scans the Buffer once, keeps only (start, end) offsets of the current mapping's values in typed
- * arrays and copies bytes straight from the input to the output: no per-mapping objects, no numbers,
- * no regular expressions. Sizes stay the kernel's decimal text, so 64-bit values lose nothing.
+ * COPY text of /proc/PID/smaps (get_all_smaps) and /proc/PID/smaps_rollup (smap_summary), written from
+ * the tokenizer's offsets (smaps-tokenizer.ts): the bytes of the values are copied straight from the
+ * input to the output, with no per-mapping objects and no numbers. Sizes stay the kernel's decimal
+ * text, so 64-bit values lose nothing.
  */
 import type { Column } from "./columns.js";
 import { escapeCopyText } from "./copy-text.js";
+import {
+  CUT,
+  END,
+  HEADER,
+  HEADER_TOKENS,
+  KeyTable,
+  SmapsTokenizer,
+  T_END,
+  T_INODE,
+  T_MAJOR,
+  T_MINOR,
+  T_OFFSET,
+  T_PATH,
+  T_PERMS,
+  T_START,
+  VALUE,
+} from "./smaps-tokenizer.js";
 
 const NL = 0x0a;
 const CR = 0x0d;
 const TAB = 0x09;
 const SPACE = 0x20;
-const COLON = 0x3a;
-const DASH = 0x2d;
 const BACKSLASH = 0x5c;
 const ZERO = 0x30;
 const NINE = 0x39;
-const LOWER_K = 0x6b;
-const UPPER_B = 0x42;
 
 /** How a column is written. */
 const EMIT_PID = 0;
@@ -27,18 +39,8 @@ const EMIT_DIGITS = 2;
 const EMIT_FLAGS = 3;
 const EMIT_CONSTANT = 4;
 
-/** Span slots of the header line; the requested fields take the slots after these. */
-const SLOT_START = 0;
-const SLOT_END = 1;
-const SLOT_PERMS = 2;
-const SLOT_OFFSET = 3;
-const SLOT_MAJOR = 4;
-const SLOT_MINOR = 5;
-const SLOT_INODE = 6;
-const SLOT_PATH = 7;
-const HEADER_SLOTS = 8;
-/** The space-separated header tokens after the address range, in order. */
-const TOKEN_SLOTS = [SLOT_PERMS, SLOT_OFFSET, SLOT_MAJOR, SLOT_INODE] as const;
+/** Span slots: the header's tokens (smaps-tokenizer.ts) first, then the requested fields. */
+const HEADER_SLOTS = HEADER_TOKENS;
 
 /** Span start of a value that is absent (-1) or present but invalid (-2); both are written as NULL. */
 const ABSENT = -1;
@@ -49,18 +51,17 @@ const MAX_INTEGER = Buffer.from("2147483647");
 const NULL_BYTES = Buffer.from("\\N");
 
 const HEADER_SLOT: Record<string, number> = {
-  start_address: SLOT_START,
-  end_address: SLOT_END,
-  permissions: SLOT_PERMS,
-  byte_offset: SLOT_OFFSET,
-  dev_major: SLOT_MAJOR,
-  dev_minor: SLOT_MINOR,
-  inode: SLOT_INODE,
-  sys_path: SLOT_PATH,
+  start_address: T_START,
+  end_address: T_END,
+  permissions: T_PERMS,
+  byte_offset: T_OFFSET,
+  dev_major: T_MAJOR,
+  dev_minor: T_MINOR,
+  inode: T_INODE,
+  sys_path: T_PATH,
 };
 
 interface FieldKey {
-  bytes: Buffer;
   slot: number;
   /** Largest value the column's type holds, or null for text (VmFlags). */
   max: Buffer | null;
@@ -70,38 +71,12 @@ interface Plan {
   emit: Uint8Array;
   slot: Int32Array;
   slots: number;
-  /** The requested keys. */
+  /** The requested keys, in the order of `keys`. */
+  table: KeyTable;
   keys: FieldKey[];
-  /** Open-addressing table: (hash of a key's bytes & mask) → 1 + index in keys, 0 when empty. */
-  table: Int32Array;
-  mask: number;
 }
 
 const plans = new WeakMap<readonly Column[], Plan>();
-
-function hashKey(bytes: Buffer): number {
-  let h = 0;
-  for (const c of bytes) h = (Math.imul(h, 31) + c) | 0;
-  return h;
-}
-
-/** Where a hash starts probing in a table of mask + 1 entries. */
-function home(h: number, mask: number): number {
-  return (h ^ (h >>> 11)) & mask;
-}
-
-function buildTable(keys: FieldKey[]): { table: Int32Array; mask: number } {
-  let size = 16;
-  while (size < keys.length * 4) size *= 2;
-  const table = new Int32Array(size);
-  const mask = size - 1;
-  keys.forEach((key, i) => {
-    let at = home(hashKey(key.bytes), mask);
-    while (table[at] !== 0) at = (at + 1) & mask;
-    table[at] = i + 1;
-  });
-  return { table, mask };
-}
 
 function compile(columns: readonly Column[]): Plan {
   const cached = plans.get(columns);
@@ -109,6 +84,7 @@ function compile(columns: readonly Column[]): Plan {
   const emit = new Uint8Array(columns.length);
   const slot = new Int32Array(columns.length).fill(-1);
   const keys: FieldKey[] = [];
+  const names: string[] = [];
   const slotOfKey = new Map<string, number>();
   let slots = HEADER_SLOTS;
   columns.forEach((column, i) => {
@@ -126,7 +102,8 @@ function compile(columns: readonly Column[]): Plan {
         if (s === undefined) {
           s = slots++;
           slotOfKey.set(key, s);
-          keys.push({ bytes: Buffer.from(key, "latin1"), slot: s, max });
+          keys.push({ slot: s, max });
+          names.push(key);
         }
         slot[i] = s;
         emit[i] = max === null ? EMIT_FLAGS : EMIT_DIGITS;
@@ -136,17 +113,13 @@ function compile(columns: readonly Column[]): Plan {
         const s = HEADER_SLOT[column.source];
         if (s === undefined) throw new Error(`column ${column.name} has no source in smaps`);
         slot[i] = s;
-        emit[i] = s === SLOT_INODE ? EMIT_DIGITS : EMIT_TEXT;
+        emit[i] = s === T_INODE ? EMIT_DIGITS : EMIT_TEXT;
       }
     }
   });
-  const plan: Plan = { emit, slot, slots, keys, ...buildTable(keys) };
+  const plan: Plan = { emit, slot, slots, keys, table: new KeyTable(names) };
   plans.set(columns, plan);
   return plan;
-}
-
-function isHex(c: number): boolean {
-  return (c >= ZERO && c <= NINE) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 }
 
 function isDigit(c: number): boolean {
@@ -163,13 +136,6 @@ function fits(buf: Buffer, s: number, e: number, max: Buffer): boolean {
     const b = max[i] as number;
     if (a !== b) return a < b;
   }
-  return true;
-}
-
-/** Whether buf[s..e) holds exactly the bytes of key. */
-function sameBytes(buf: Buffer, s: number, e: number, key: Buffer): boolean {
-  if (e - s !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (buf[s + i] !== key[i]) return false;
   return true;
 }
 
@@ -235,102 +201,6 @@ export class Output {
   }
 }
 
-/** Finds the requested key whose bytes are buf[s..e) and whose hash is h, or undefined. */
-function lookup(plan: Plan, buf: Buffer, s: number, e: number, h: number): FieldKey | undefined {
-  const { table, mask, keys } = plan;
-  for (let at = home(h, mask); table[at] !== 0; at = (at + 1) & mask) {
-    const key = keys[(table[at] as number) - 1] as FieldKey;
-    if (sameBytes(buf, s, e, key.bytes)) return key;
-  }
-  return undefined;
-}
-
-/** The offset of the first newline at or after p, or the end of buf. */
-function lineEnd(buf: Buffer, p: number): number {
-  const length = buf.length;
-  while (p < length && buf[p] !== NL) p++;
-  return p;
-}
-
-/**
- * Records the value of a requested field whose colon is at `colon` and returns the end of its line.
- * A size is "<digits> kB" with any blanks around; anything else makes it NULL. Duplicate fields:
- * the first wins.
- */
-function readField(key: FieldKey, buf: Buffer, colon: number, spans: Int32Array): number {
-  const length = buf.length;
-  const at = key.slot * 2;
-  let p = colon + 1;
-  while (p < length && (buf[p] === SPACE || buf[p] === TAB)) p++;
-  if (spans[at] !== ABSENT || key.max === null) {
-    const le = lineEnd(buf, p);
-    if (spans[at] === ABSENT && le < length) {
-      spans[at] = p;
-      spans[at + 1] = le;
-    }
-    return le;
-  }
-  const ds = p;
-  while (p < length && isDigit(buf[p] as number)) p++;
-  const de = p;
-  while (p < length && buf[p] === SPACE) p++;
-  if (p + 1 < length && buf[p] === LOWER_K && buf[p + 1] === UPPER_B) p += 2;
-  while (p < length && (buf[p] === SPACE || buf[p] === TAB)) p++;
-  if (p < length && buf[p] === NL && de > ds && fits(buf, ds, de, key.max)) {
-    spans[at] = ds;
-    spans[at + 1] = de;
-    return p;
-  }
-  const le = lineEnd(buf, p);
-  // A line cut short by the end of the input is ignored, like the whole last line.
-  if (le < length) spans[at] = INVALID;
-  return le;
-}
-
-/** Sets the span of one header token (NULL when empty). */
-function setSpan(spans: Int32Array, slot: number, s: number, e: number) {
-  spans[slot * 2] = s < e ? s : ABSENT;
-  spans[slot * 2 + 1] = e;
-}
-
-/**
- * Reads a header line "start-end perms offset major:minor inode   path" whose dash is at `dash` and
- * whose address range ends at `p`. The path is everything after the inode and its padding, verbatim.
- */
-function readHeader(buf: Buffer, ls: number, dash: number, p: number, le: number, spans: Int32Array) {
-  setSpan(spans, SLOT_START, ls, dash);
-  setSpan(spans, SLOT_END, dash + 1, p);
-  for (const slot of TOKEN_SLOTS) {
-    while (p < le && buf[p] === SPACE) p++;
-    const s = p;
-    while (p < le && buf[p] !== SPACE) p++;
-    if (slot !== SLOT_MAJOR) {
-      setSpan(spans, slot, s, p);
-      continue;
-    }
-    const colon = buf.indexOf(COLON, s);
-    if (colon === -1 || colon >= p) {
-      setSpan(spans, SLOT_MAJOR, s, p);
-      continue;
-    }
-    setSpan(spans, SLOT_MAJOR, s, colon);
-    setSpan(spans, SLOT_MINOR, colon + 1, p);
-  }
-  const is = spans[SLOT_INODE * 2] as number;
-  if (is >= 0) {
-    const ie = spans[SLOT_INODE * 2 + 1] as number;
-    for (let i = is; i < ie; i++) {
-      if (!isDigit(buf[i] as number)) {
-        spans[SLOT_INODE * 2] = INVALID;
-        break;
-      }
-    }
-    if (spans[SLOT_INODE * 2] === is && !fits(buf, is, ie, MAX_BIGINT)) spans[SLOT_INODE * 2] = INVALID;
-  }
-  while (p < le && buf[p] === SPACE) p++;
-  setSpan(spans, SLOT_PATH, p, le);
-}
-
 /** Writes VmFlags with its flags separated by single spaces. */
 function writeFlags(out: Output, buf: Buffer, s: number, e: number) {
   let first = true;
@@ -382,9 +252,52 @@ function writeRow(
 }
 
 /**
- * The shared scan. A header line starts a record; the field lines after it fill the record; a record
- * is written when the next header or the end of the input comes. A last line without its newline may
- * be cut short, so it is ignored (its values are NULL rather than wrong).
+ * Records the value of a requested field of the tokenizer's current line. A size is "<digits> kB";
+ * anything else is NULL; a line cut short by the end of the input is ignored. When a field appears
+ * twice in a mapping, the first one counts.
+ */
+function readField(t: SmapsTokenizer, key: FieldKey, spans: Int32Array): void {
+  const at = key.slot * 2;
+  if (spans[at] !== ABSENT) return;
+  if (key.max === null) {
+    if (t.text() === VALUE) {
+      spans[at] = t.valueStart;
+      spans[at + 1] = t.valueEnd;
+    }
+    return;
+  }
+  const found = t.size();
+  if (found === VALUE && fits(t.buf, t.valueStart, t.valueEnd, key.max)) {
+    spans[at] = t.valueStart;
+    spans[at + 1] = t.valueEnd;
+  } else if (found !== CUT) {
+    spans[at] = INVALID;
+  }
+}
+
+/** Takes the header's tokens as the first span slots; an inode that is not a bigint is NULL. */
+function readHeader(t: SmapsTokenizer, spans: Int32Array): void {
+  spans.fill(ABSENT);
+  spans.set(t.tokens);
+  const buf = t.buf;
+  const is = spans[T_INODE * 2] as number;
+  if (is < 0) return;
+  const ie = spans[T_INODE * 2 + 1] as number;
+  for (let i = is; i < ie; i++) {
+    if (!isDigit(buf[i] as number)) {
+      spans[T_INODE * 2] = INVALID;
+      return;
+    }
+  }
+  if (!fits(buf, is, ie, MAX_BIGINT)) spans[T_INODE * 2] = INVALID;
+}
+
+const tokenizer = new SmapsTokenizer();
+
+/**
+ * The shared scan: a header starts a record, the field lines after it fill it, and a record is
+ * written when the next header or the end of the input comes. `single`: only the first record (the
+ * rollup has one).
  */
 function scan(
   out: Output,
@@ -398,50 +311,27 @@ function scan(
   const spans = new Int32Array(plan.slots * 2);
   const pidBytes = Buffer.from(String(pid));
   const constantBytes = constant === null ? null : Buffer.from(constant);
+  const t = tokenizer.reset(buf);
   let inRecord = false;
-  let pos = 0;
-  const length = buf.length;
-  while (pos < length) {
-    const ls = pos;
-    // A header starts with "hex-hex "; field keys never contain a dash.
-    let p = ls;
-    while (p < length && isHex(buf[p] as number)) p++;
-    if (p > ls && p < length && buf[p] === DASH) {
-      const dash = p;
-      p++;
-      const s2 = p;
-      while (p < length && isHex(buf[p] as number)) p++;
-      if (p > s2 && p < length && (buf[p] === NL || buf[p] === SPACE)) {
-        const le = lineEnd(buf, p);
-        if (le === length) break;
-        pos = le + 1;
-        if (inRecord) {
-          if (single) continue;
-          writeRow(out, plan, buf, spans, pidBytes, constantBytes);
-        }
-        spans.fill(ABSENT);
-        readHeader(buf, ls, dash, p, le, spans);
-        inRecord = true;
-        continue;
+  for (let line = t.next(); line !== END; line = t.next()) {
+    if (line === HEADER) {
+      if (inRecord) {
+        if (single) continue;
+        writeRow(out, plan, buf, spans, pidBytes, constantBytes);
       }
+      readHeader(t, spans);
+      inRecord = true;
+      continue;
     }
-    // A field line "Key: value": the key is hashed on the way to its colon, in the one pass.
-    let h = 0;
-    let i = ls;
-    let c = 0;
-    while (i < length) {
-      c = buf[i] as number;
-      if (c === COLON || c === SPACE || c === NL) break;
-      h = (Math.imul(h, 31) + c) | 0;
-      i++;
-    }
-    const key = inRecord && c === COLON && i > ls && i < length ? lookup(plan, buf, ls, i, h) : undefined;
-    const le = key === undefined ? lineEnd(buf, i) : readField(key, buf, i, spans);
-    if (le === length) break;
-    pos = le + 1;
+    if (!inRecord) continue;
+    const index = plan.table.find(t);
+    if (index !== -1) readField(t, plan.keys[index] as FieldKey, spans);
   }
   if (inRecord) writeRow(out, plan, buf, spans, pidBytes, constantBytes);
+  t.reset(EMPTY);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * COPY text of one /proc/PID/smaps file: one line per mapping with the given smaps columns, in order.

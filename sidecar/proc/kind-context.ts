@@ -1,5 +1,5 @@
 /** What the classification of mappings needs to know about the cluster, read from /proc once per request. */
-import { readFile, readlink } from "node:fs/promises";
+import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { KindContext } from "./memory-kinds.js";
 import type { ProcOptions } from "./proc-file.js";
@@ -12,13 +12,19 @@ const SHMEM_LINE = 6;
  * cluster runs the postmaster's executable in the data directory, so one process tells for all. What
  * cannot be read is null (the classification then falls back; see KindContext).
  */
-export async function readKindContext(pid: number, options: ProcOptions = {}): Promise<KindContext> {
+export function readKindContext(pid: number, options: ProcOptions = {}): KindContext {
   const dir = join(options.procRoot ?? "/proc", String(pid));
-  const [executable, lockFile] = await Promise.all([
-    readlink(join(dir, "exe"), { encoding: "buffer" }).catch(() => null),
-    readFile(join(dir, "cwd", "postmaster.pid"), "latin1").catch(() => null),
-  ]);
+  const executable = orNull(() => readlinkSync(join(dir, "exe"), { encoding: "buffer" }));
+  const lockFile = orNull(() => readFileSync(join(dir, "cwd", "postmaster.pid"), "latin1"));
   return { executable, mainShmid: lockFile === null ? null : shmidFromLockFile(lockFile) };
+}
+
+function orNull<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch {
+    return null;
+  }
 }
 
 /** The shmid of postmaster.pid's shared memory line ("  5393049     65594"), as decimal text. */

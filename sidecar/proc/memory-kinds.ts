@@ -11,8 +11,9 @@
  *    to the segment and is not freed when the process exits;
  *  - nothing from kernel mappings ([vdso] and the like).
  *
- * The scan works on the bytes of the buffer: no strings, no per-mapping objects.
+ * The sums come from the one smaps tokenizer (smaps-tokenizer.ts): no strings, no per-mapping objects.
  */
+import { END, HEADER, KeyTable, SmapsTokenizer, T_INODE, T_PATH, T_PERMS, VALUE } from "./smaps-tokenizer.js";
 
 /** The kinds, in the order rows are written. */
 export const MEMORY_KINDS = [
@@ -53,17 +54,11 @@ export interface KindContext {
 
 export const NO_CONTEXT: KindContext = { executable: null, mainShmid: null };
 
-const NL = 0x0a;
-const SPACE = 0x20;
-const TAB = 0x09;
-const COLON = 0x3a;
-const DASH = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
 const LOWER_S = 0x73;
 const BRACKET = 0x5b;
 const SLASH = 0x2f;
 const DOT = 0x2e;
+const SPACE = 0x20;
 
 const ascii = (s: string) => Buffer.from(s, "latin1");
 const DELETED = ascii(" (deleted)");
@@ -78,12 +73,17 @@ const HEAP_NAME = ascii("[heap]");
 const STACK_NAME = ascii("[stack");
 const ANON_NAME = ascii("[anon");
 
-const KEY_RSS = ascii("Rss");
-const KEY_PSS = ascii("Pss");
-const KEY_PRIVATE_CLEAN = ascii("Private_Clean");
-const KEY_PRIVATE_DIRTY = ascii("Private_Dirty");
-const KEY_SHARED_HUGETLB = ascii("Shared_Hugetlb");
-const KEY_PRIVATE_HUGETLB = ascii("Private_Hugetlb");
+/** The fields summed, in the order of the F_ slots below. */
+const FIELDS = new KeyTable([
+  "Rss",
+  "Pss",
+  "Private_Clean",
+  "Private_Dirty",
+  "Shared_Hugetlb",
+  "Private_Hugetlb",
+  "Anonymous",
+  "Swap",
+]);
 
 /** Field slots, also the bits of the per-mapping "already seen" mask (the first occurrence counts). */
 const F_RSS = 0;
@@ -92,6 +92,8 @@ const F_PRIVATE_CLEAN = 2;
 const F_PRIVATE_DIRTY = 3;
 const F_SHARED_HUGETLB = 4;
 const F_PRIVATE_HUGETLB = 5;
+const F_ANONYMOUS = 6;
+const F_SWAP = 7;
 
 /** Per-kind totals, in kB except MAPPINGS. */
 const T_MAPPINGS = 0;
@@ -99,11 +101,21 @@ const T_RSS = 1;
 const T_PSS = 2;
 const T_PRIVATE = 3;
 const T_USS = 4;
-const TOTALS = 5;
+const T_ANON = 5;
+const T_SWAP = 6;
+const TOTALS = 7;
 
-function isHex(c: number): boolean {
-  return (c >= ZERO && c <= NINE) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
-}
+/** The totals a kind has, by name. */
+export type KindTotal = "mappings" | "rss" | "pss" | "private" | "uss" | "anon" | "swap";
+const TOTAL_INDEX: Record<KindTotal, number> = {
+  mappings: T_MAPPINGS,
+  rss: T_RSS,
+  pss: T_PSS,
+  private: T_PRIVATE,
+  uss: T_USS,
+  anon: T_ANON,
+  swap: T_SWAP,
+};
 
 function startsWith(buf: Buffer, s: number, e: number, prefix: Buffer): boolean {
   if (e - s < prefix.length) return false;
@@ -182,103 +194,67 @@ function classify(
   return OTHER_FILES;
 }
 
-/** Decimal value of a field line's "   1234 kB" part, or -1 when it is not a number. */
-function readKb(buf: Buffer, p: number, le: number): number {
-  while (p < le && (buf[p] === SPACE || buf[p] === TAB)) p++;
-  const s = p;
-  let value = 0;
-  while (p < le) {
-    const c = buf[p] as number;
-    if (c < ZERO || c > NINE) break;
-    value = value * 10 + (c - ZERO);
-    p++;
-  }
-  return p === s ? -1 : value;
-}
-
-/** The field slot of key buf[s..e), or -1 for a field that does not matter here. */
-function fieldSlot(buf: Buffer, s: number, e: number): number {
-  switch (e - s) {
-    case 3:
-      if (equals(buf, s, e, KEY_RSS)) return F_RSS;
-      return equals(buf, s, e, KEY_PSS) ? F_PSS : -1;
-    case 13:
-      if (equals(buf, s, e, KEY_PRIVATE_CLEAN)) return F_PRIVATE_CLEAN;
-      return equals(buf, s, e, KEY_PRIVATE_DIRTY) ? F_PRIVATE_DIRTY : -1;
-    case 14:
-      return equals(buf, s, e, KEY_SHARED_HUGETLB) ? F_SHARED_HUGETLB : -1;
-    case 15:
-      return equals(buf, s, e, KEY_PRIVATE_HUGETLB) ? F_PRIVATE_HUGETLB : -1;
-    default:
-      return -1;
-  }
-}
-
 /** Totals of one smaps buffer per kind: kinds × TOTALS, kB (mappings counted). */
 export class KindTotals {
   readonly values = new Float64Array(MEMORY_KINDS.length * TOTALS);
 
-  get(kind: MemoryKind, total: "mappings" | "rss" | "pss" | "private" | "uss"): number {
-    const t = { mappings: T_MAPPINGS, rss: T_RSS, pss: T_PSS, private: T_PRIVATE, uss: T_USS }[total];
-    return this.values[MEMORY_KINDS.indexOf(kind) * TOTALS + t] as number;
+  get(kind: MemoryKind, total: KindTotal): number {
+    return this.values[MEMORY_KINDS.indexOf(kind) * TOTALS + TOTAL_INDEX[total]] as number;
+  }
+
+  /** Starts again at zero, keeping the memory. */
+  clear(): this {
+    this.values.fill(0);
+    return this;
   }
 }
 
+const tokenizer = new SmapsTokenizer();
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Sums a /proc/PID/smaps buffer per kind. Rss counts hugetlb pages too (the kernel leaves them out
- * of Rss and reports them as Shared_Hugetlb and Private_Hugetlb); private counts Private_Clean,
- * Private_Dirty and Private_Hugetlb. A last line without its newline is ignored, as a field that is
- * not a number is; when a field appears twice in a mapping, the first one counts.
+ * Sums a /proc/PID/smaps buffer per kind into `totals` (cleared first). Rss counts hugetlb pages too
+ * (the kernel leaves them out of Rss and reports them as Shared_Hugetlb and Private_Hugetlb); private
+ * counts Private_Clean, Private_Dirty and Private_Hugetlb. A last line without its newline is ignored,
+ * as a field that is not a number is; when a field appears twice in a mapping, the first one counts.
  */
-export function sumByKind(buf: Buffer, context: KindContext = NO_CONTEXT): KindTotals {
-  const totals = new KindTotals();
-  const v = totals.values;
-  const tokens = new Int32Array(8);
+export function sumByKind(
+  buf: Buffer,
+  context: KindContext = NO_CONTEXT,
+  totals: KindTotals = new KindTotals(),
+): KindTotals {
+  const v = totals.clear().values;
+  const t = tokenizer.reset(buf);
+  const tokens = t.tokens;
   let base = -1; // totals offset of the current mapping's kind; -1 before the first header
   let kind = -1;
   let shared = false;
   let seen = 0;
-  let pos = 0;
-  const length = buf.length;
-  while (pos < length) {
-    const le = buf.indexOf(NL, pos);
-    if (le === -1) break;
-    const ls = pos;
-    pos = le + 1;
-    // A header starts with "hex-hex "; field keys never contain a dash.
-    let p = ls;
-    while (p < le && isHex(buf[p] as number)) p++;
-    if (p > ls && p < le && buf[p] === DASH) {
-      p++;
-      const s2 = p;
-      while (p < le && isHex(buf[p] as number)) p++;
-      if (p > s2 && (p === le || buf[p] === SPACE)) {
-        // perms, offset, device, inode, then the path after its padding
-        for (let t = 0; t < 4; t++) {
-          while (p < le && buf[p] === SPACE) p++;
-          tokens[t * 2] = p;
-          while (p < le && buf[p] !== SPACE) p++;
-          tokens[t * 2 + 1] = p;
-        }
-        while (p < le && buf[p] === SPACE) p++;
-        const permsStart = tokens[0] as number;
-        shared = (tokens[1] as number) - permsStart >= 4 && buf[permsStart + 3] === LOWER_S;
-        kind = classify(buf, shared, tokens[6] as number, tokens[7] as number, p, le, context);
-        base = kind * TOTALS;
-        v[base + T_MAPPINGS] = (v[base + T_MAPPINGS] as number) + 1;
-        seen = 0;
-        continue;
-      }
+  for (let line = t.next(); line !== END; line = t.next()) {
+    if (line === HEADER) {
+      const ps = tokens[T_PERMS * 2] as number;
+      shared = ps >= 0 && (tokens[T_PERMS * 2 + 1] as number) - ps >= 4 && buf[ps + 3] === LOWER_S;
+      const path = tokens[T_PATH * 2] as number;
+      kind = classify(
+        buf,
+        shared,
+        tokens[T_INODE * 2] as number,
+        tokens[T_INODE * 2 + 1] as number,
+        path < 0 ? 0 : path,
+        path < 0 ? 0 : (tokens[T_PATH * 2 + 1] as number),
+        context,
+      );
+      base = kind * TOTALS;
+      v[base + T_MAPPINGS] = (v[base + T_MAPPINGS] as number) + 1;
+      seen = 0;
+      continue;
     }
     if (base < 0) continue;
-    let colon = ls;
-    while (colon < le && buf[colon] !== COLON && buf[colon] !== SPACE) colon++;
-    if (colon === le || buf[colon] !== COLON) continue;
-    const slot = fieldSlot(buf, ls, colon);
+    const slot = FIELDS.find(t);
     if (slot < 0 || seen & (1 << slot)) continue;
     seen |= 1 << slot;
-    const kb = readKb(buf, colon + 1, le);
-    if (kb < 0) continue;
+    if (t.size() !== VALUE) continue;
+    const kb = t.sizeValue();
     switch (slot) {
       case F_RSS:
       case F_SHARED_HUGETLB:
@@ -287,13 +263,19 @@ export function sumByKind(buf: Buffer, context: KindContext = NO_CONTEXT): KindT
       case F_PSS:
         v[base + T_PSS] = (v[base + T_PSS] as number) + kb;
         break;
+      case F_ANONYMOUS:
+        v[base + T_ANON] = (v[base + T_ANON] as number) + kb;
+        break;
+      case F_SWAP:
+        v[base + T_SWAP] = (v[base + T_SWAP] as number) + kb;
+        break;
       case F_PRIVATE_HUGETLB:
         v[base + T_RSS] = (v[base + T_RSS] as number) + kb;
         v[base + T_PRIVATE] = (v[base + T_PRIVATE] as number) + kb;
         if (countsInUss(kind, shared, false)) v[base + T_USS] = (v[base + T_USS] as number) + kb;
         break;
-      default: {
-        // Private_Clean, Private_Dirty
+      case F_PRIVATE_CLEAN:
+      case F_PRIVATE_DIRTY: {
         v[base + T_PRIVATE] = (v[base + T_PRIVATE] as number) + kb;
         if (countsInUss(kind, shared, slot === F_PRIVATE_CLEAN)) {
           v[base + T_USS] = (v[base + T_USS] as number) + kb;
@@ -301,6 +283,7 @@ export function sumByKind(buf: Buffer, context: KindContext = NO_CONTEXT): KindT
       }
     }
   }
+  t.reset(EMPTY);
   return totals;
 }
 

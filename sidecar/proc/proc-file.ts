@@ -1,8 +1,11 @@
-/** Reads the /proc files of one process; a process that has exited reads as null. */
-import { closeSync, open, openSync, read, readSync } from "node:fs";
+/**
+ * Reads the /proc files of one process, synchronously, into a reused buffer: a process that has
+ * exited reads as null. The readers run on the read pool's threads (rows/read-pool.ts), where a
+ * blocking read costs one system call per page of /proc output and nothing else.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { ProcUnreadableError } from "../errors.js";
-import { pageSize } from "./page-size.js";
 
 export interface ProcOptions {
   /** Root of the proc tree; "/proc" unless tests point it at fixtures. */
@@ -11,7 +14,10 @@ export interface ProcOptions {
   pageSize?: number;
 }
 
-/** /proc files made by one show() of the kernel's single_open: stat, statm, smaps_rollup. */
+/**
+ * /proc files made by one show() of the kernel's single_open: stat, statm, smaps_rollup. A read that
+ * leaves room in the buffer has had it all, so the read that would return 0 is a system call saved.
+ */
 const ONE_RECORD = new Set(["stat", "statm", "smaps_rollup"]);
 
 /** Error codes that mean the process is gone (or became a zombie) while we read it. */
@@ -28,61 +34,6 @@ function unreadable(path: string, err: unknown): ProcUnreadableError {
 function exited(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code !== undefined && EXITED.has(code);
-}
-
-/**
- * Contents of /proc/PID/<file>, or null when the process has exited (or the file is empty). Read
- * through libuv's thread pool, so a slow /proc file never blocks this thread.
- */
-export function readProcFile(pid: number, file: string, options: ProcOptions = {}): Promise<Buffer | null> {
-  return readProcFileInto(pid, file, new ScratchBuffer(4096), options);
-}
-
-/**
- * readProcFile into `scratch`, grown as needed: the result is a view of the scratch buffer, valid
- * until its next use. The open and every read(2) run on libuv's thread pool; each read is one trip
- * to the pool, and the whole file is one promise.
- */
-export function readProcFileInto(
-  pid: number,
-  file: string,
-  scratch: ScratchBuffer,
-  options: ProcOptions = {},
-): Promise<Buffer | null> {
-  // These files are one record the kernel writes whole on the first read: a read that leaves room
-  // in the buffer has had it all, and the read that would return 0 is a trip saved.
-  const oneRecord = ONE_RECORD.has(file);
-  const path = join(options.procRoot ?? "/proc", String(pid), file);
-  return new Promise((resolve, reject) => {
-    const fail = (err: unknown) => (exited(err) ? resolve(null) : reject(unreadable(path, err)));
-    open(path, "r", (openError, fd) => {
-      if (openError) {
-        fail(openError);
-        return;
-      }
-      let length = 0;
-      // Closing a /proc file releases the kernel's buffer and never waits: done here, no trip.
-      const finish = (err: unknown) => {
-        closeSync(fd);
-        if (err) fail(err);
-        else resolve(length === 0 ? null : scratch.buf.subarray(0, length));
-      };
-      const next = () => {
-        if (length === scratch.buf.length) scratch.grow();
-        const room = scratch.buf.length - length;
-        read(fd, scratch.buf, length, room, null, (readError, n) => {
-          if (readError || n === 0) {
-            finish(readError);
-            return;
-          }
-          length += n;
-          if (oneRecord && n < room) finish(null);
-          else next();
-        });
-      };
-      next();
-    });
-  });
 }
 
 /**
@@ -105,9 +56,8 @@ export class ScratchBuffer {
 }
 
 /**
- * Contents of /proc/PID/<file> read synchronously into `scratch`, or null when the process has
- * exited. The result is a view of the scratch buffer: valid until its next use. For worker threads,
- * where a blocking read costs one system call per page instead of a trip through libuv's pool.
+ * Contents of /proc/PID/<file> read into `scratch`, or null when the process has exited (or the file
+ * is empty). The result is a view of the scratch buffer: valid until its next use.
  */
 export function readProcFileSync(
   pid: number,
@@ -123,13 +73,15 @@ export function readProcFileSync(
     if (exited(err)) return null;
     throw unreadable(path, err);
   }
+  const oneRecord = ONE_RECORD.has(file);
   let length = 0;
   try {
     for (;;) {
       if (length === scratch.buf.length) scratch.grow();
-      const n = readSync(fd, scratch.buf, length, scratch.buf.length - length, null);
-      if (n === 0) break;
+      const room = scratch.buf.length - length;
+      const n = readSync(fd, scratch.buf, length, room, null);
       length += n;
+      if (n === 0 || (oneRecord && n < room)) break;
     }
   } catch (err) {
     if (exited(err)) return null;
@@ -157,15 +109,4 @@ export function memSizeKbFromStatm(
     );
   }
   return ((BigInt(first) * BigInt(size)) / 1024n).toString();
-}
-
-/** VmSize in kB from /proc/PID/statm (first field, in pages); null when the process has exited. */
-export async function readMemSizeKb(
-  pid: number,
-  options: ProcOptions = {},
-  scratch: ScratchBuffer = new ScratchBuffer(256),
-): Promise<string | null> {
-  const buf = await readProcFileInto(pid, "statm", scratch, options);
-  if (buf === null) return null;
-  return memSizeKbFromStatm(buf, pid, options.pageSize ?? (await pageSize()), options);
 }

@@ -1,22 +1,36 @@
 /**
- * The COPY text of a batch of processes, read synchronously with reused buffers: the work one
- * thread of the read pool does for one task (read-worker.ts), also callable in-process.
+ * The one reader: the rows of a batch of processes as COPY text, read synchronously into reused
+ * buffers. It is what a thread of the read pool runs for each task (read-worker.ts), and what the pool
+ * runs in the main thread when it has no threads (--read-threads 0). Every source goes this way:
+ * get_all_smaps (smaps), smap_summary (summary) and backend_memory_by_kind (by_kind).
  */
-import type { Column } from "../proc/columns.js";
+import type { Column, Source } from "../proc/columns.js";
 import { appendRollup, appendSmaps, Output } from "../proc/copy-writer.js";
+import { readKindContext } from "../proc/kind-context.js";
+import { byKindCopyText } from "../proc/kind-rows.js";
+import { type KindContext, KindTotals, sumByKind } from "../proc/memory-kinds.js";
 import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
-import { isReusedSync, type StartLimits } from "../proc/process-start.js";
+import { isReused, type StartLimits } from "../proc/process-stat.js";
 
-export type BatchKind = "smaps" | "summary";
-
-/** The /proc file a kind's rows come from. */
-export function procFileOf(kind: BatchKind): "smaps" | "smaps_rollup" {
-  return kind === "smaps" ? "smaps" : "smaps_rollup";
+/** The /proc file a source's rows come from. */
+export function procFileOf(source: Source): "smaps" | "smaps_rollup" {
+  return source === "summary" ? "smaps_rollup" : "smaps";
 }
 
 /** Whether the rows need /proc/PID/statm too (the summary's mem_size). */
-export function wantsMemSize(kind: BatchKind, columns: readonly Column[]): boolean {
-  return kind === "summary" && columns.some((c) => c.source === "statm");
+export function wantsMemSize(source: Source, columns: readonly Column[]): boolean {
+  return source === "summary" && columns.some((c) => c.source === "statm");
+}
+
+/**
+ * How long what classification needs to know about the cluster (the postgres executable, the main
+ * segment's shmid) is kept: they change only when the cluster restarts.
+ */
+const CONTEXT_MS = 1000;
+
+export interface BatchOptions extends ProcOptions {
+  pageSize: number;
+  startLimits?: StartLimits | undefined;
 }
 
 export class BatchReader {
@@ -24,26 +38,24 @@ export class BatchReader {
   readonly #statm = new ScratchBuffer(256);
   readonly #stat = new ScratchBuffer(1024);
   readonly #out = new Output(64 * 1024);
+  readonly #totals = new KindTotals();
+  #context: KindContext | null = null;
+  #contextAt = 0;
 
   /**
    * Rows of each process in the order given, in one buffer with its own ArrayBuffer (so it can be
-   * transferred to another thread). Processes that have exited are skipped; any other read error
-   * is thrown (ProcUnreadableError). pageSize is needed when the summary asks for mem_size.
+   * transferred to another thread). Processes that have exited, or whose pid now belongs to a later
+   * process, are skipped; any other read error is thrown (ProcUnreadableError).
    */
-  read(
-    kind: BatchKind,
-    pids: readonly number[],
-    columns: readonly Column[],
-    options: ProcOptions & { pageSize: number; startLimits?: StartLimits | undefined },
-  ): Buffer {
-    const withMemSize = wantsMemSize(kind, columns);
+  read(source: Source, pids: readonly number[], columns: readonly Column[], options: BatchOptions): Buffer {
+    const withMemSize = wantsMemSize(source, columns);
     const out = this.#out;
     out.reset();
     for (const pid of pids) {
       const before = out.pos;
-      this.#append(kind, pid, columns, options, withMemSize);
+      this.#append(source, pid, columns, options, withMemSize);
       // Checked after the read: if the pid still belongs to the listed process, what was read is its.
-      if (isReusedSync(pid, options.startLimits, this.#stat, options)) out.pos = before;
+      if (out.pos > before && isReused(pid, options.startLimits, this.#stat, options)) out.pos = before;
     }
     // allocUnsafeSlow: never a slice of Node's shared pool, which must not be transferred.
     const rows = Buffer.allocUnsafeSlow(out.pos);
@@ -53,21 +65,45 @@ export class BatchReader {
 
   /** Appends the rows of one process; nothing when it has exited. */
   #append(
-    kind: BatchKind,
+    source: Source,
     pid: number,
     columns: readonly Column[],
-    options: ProcOptions & { pageSize: number },
+    options: BatchOptions,
     withMemSize: boolean,
   ): void {
-    const buf = readProcFileSync(pid, procFileOf(kind), this.#scratch, options);
+    const buf = readProcFileSync(pid, procFileOf(source), this.#scratch, options);
     if (buf === null) return;
+    if (source === "smaps") {
+      appendSmaps(this.#out, buf, pid, columns);
+      return;
+    }
+    if (source === "by_kind") {
+      const totals = sumByKind(buf, this.#kindContext(pid, options), this.#totals);
+      this.#out.string(byKindCopyText(totals, pid, columns));
+      return;
+    }
     let memSize: string | null = null;
     if (withMemSize) {
       const statm = readProcFileSync(pid, "statm", this.#statm, options);
       if (statm === null) return;
       memSize = memSizeKbFromStatm(statm, pid, options.pageSize, options);
     }
-    if (kind === "smaps") appendSmaps(this.#out, buf, pid, columns);
-    else appendRollup(this.#out, buf, pid, columns, memSize);
+    appendRollup(this.#out, buf, pid, columns, memSize);
+  }
+
+  /** The cluster's executable and main segment, read again once a second or while something is missing. */
+  #kindContext(pid: number, options: ProcOptions): KindContext {
+    const now = Date.now();
+    const known = this.#context;
+    if (
+      known === null ||
+      known.executable === null ||
+      known.mainShmid === null ||
+      now - this.#contextAt > CONTEXT_MS
+    ) {
+      this.#context = readKindContext(pid, options);
+      this.#contextAt = now;
+    }
+    return this.#context as KindContext;
   }
 }

@@ -1,45 +1,55 @@
 /**
- * The COPY text of a set of processes, in the order of the pids, each process's rows contiguous: read
- * by the threads of the read pool when there is one, else in this thread (local-rows.ts).
+ * The one streaming path: the COPY text of a set of processes, in the order of the pids, each
+ * process's rows contiguous, read by the read pool (read-pool.ts) in batches. A window of batches is
+ * in flight, so every thread is busy while the socket drains, and memory holds a few processes' rows
+ * whatever the cluster size.
  */
-
-import { byKindRows } from "../lib/by-kind-rows.js";
-import { localRows } from "../lib/local-rows.js";
-import type { Column, Kind } from "../proc/columns.js";
+import type { Column, Source } from "../proc/columns.js";
 import { pageSize } from "../proc/page-size.js";
-import type { ProcOptions } from "../proc/proc-file.js";
-import type { StartLimits } from "../proc/process-start.js";
-import type { BatchKind } from "./batch-reader.js";
+import type { StartLimits } from "../proc/process-stat.js";
 import { rowsPacer } from "./gc-pacer.js";
 import type { ReadPool } from "./read-pool.js";
 
-export interface CopyOptions extends ProcOptions {
-  /** Threads that read and parse; without one this thread reads. */
-  pool?: ReadPool | undefined;
+export interface CopyOptions {
+  pool: ReadPool;
+  /** Root of the proc tree; "/proc" unless tests point it at fixtures. */
+  procRoot?: string | undefined;
 }
 
-/** Processes per batch sent to a thread: a smaps file is ~200 kB of work, a rollup ~1 kB. */
-const BATCH: Record<BatchKind, number> = { smaps: 1, summary: 16 };
+/**
+ * Processes per batch: a smaps file is ~200 kB of work, so one; a rollup is ~1 kB and by_kind
+ * sends a few rows per smaps file, so several go at once and their rows travel together.
+ */
+const BATCH: Record<Source, number> = { smaps: 1, summary: 16, by_kind: 2 };
+
+/** Batches of one request in flight at once: two per thread keep every thread busy. */
+export function readAhead(pool: ReadPool): number {
+  return Math.max(pool.size, 1) * 2;
+}
 
 /**
- * Batches in flight on the pool, yielded in pid order as they complete. The window keeps every thread
- * busy while the socket drains and bounds memory to a few processes' rows, whatever the cluster size.
+ * Yields the rows of the processes as soon as they are read, in the order of `pids`. Processes that
+ * have exited are skipped; any other read error is thrown (PROC_UNREADABLE) after the rows before it.
+ * The first batch is admitted by the pool (BUSY when too many requests wait); aborting `signal`
+ * drops the batches not yet started.
  */
-async function* pooledRows(
-  pool: ReadPool,
-  kind: BatchKind,
+export async function* copyRows(
+  source: Source,
   pids: readonly number[],
   columns: readonly Column[],
-  options: ProcOptions,
-  startLimits: StartLimits | undefined,
+  options: CopyOptions,
+  startLimits?: StartLimits,
+  signal?: AbortSignal,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const size = BATCH[kind];
-  const window = pool.size * 2;
+  const { pool } = options;
+  const size = BATCH[source];
+  const window = readAhead(pool);
   const task = {
-    kind,
+    type: "rows" as const,
+    source,
     columns,
     procRoot: options.procRoot,
-    pageSize: options.pageSize ?? (await pageSize()),
+    pageSize: await pageSize(),
   };
   const inFlight: Promise<Buffer>[] = [];
   let next = 0;
@@ -51,53 +61,23 @@ async function* pooledRows(
         const limit = startLimits.get(pid);
         return limit === undefined ? [] : [[pid, limit]];
       });
-    const rows = pool.run({ ...task, pids: batch, startLimits: limits });
+    const rows = pool.run({ ...task, pids: batch, startLimits: limits }, { admit: next === 0, signal });
     // Awaited in order below; until then a failure must not count as unhandled.
     rows.catch(() => {});
     inFlight.push(rows);
     next += size;
   };
+  // The first batch alone: a request refused with BUSY has read nothing.
+  if (pids.length > 0) {
+    submit();
+    await inFlight[0];
+  }
   while (next < pids.length && inFlight.length < window) submit();
   while (inFlight.length > 0) {
     const rows = await (inFlight.shift() as Promise<Buffer>);
     if (next < pids.length) submit();
-    if (rows.length > 0) yield rows;
-  }
-}
-
-/**
- * Yields the rows of the processes as soon as they are read, in the order of `pids`, so memory holds
- * a few processes at a time and the first rows flow before the last process is read. Processes that
- * have exited are skipped; any other read error is thrown (PROC_UNREADABLE).
- */
-export async function* copyRows(
-  kind: Kind,
-  pids: Iterable<number>,
-  columns: readonly Column[],
-  options: CopyOptions = {},
-  startLimits?: StartLimits,
-): AsyncGenerator<Buffer, void, undefined> {
-  for await (const rows of readRows(kind, pids, columns, options, startLimits)) {
+    if (rows.length === 0) continue;
     rowsPacer.handed(rows.length);
     yield rows;
   }
-}
-
-async function* readRows(
-  kind: Kind,
-  pids: Iterable<number>,
-  columns: readonly Column[],
-  options: CopyOptions,
-  startLimits: StartLimits | undefined,
-): AsyncGenerator<Buffer, void, undefined> {
-  if (kind === "by_kind") {
-    yield* byKindRows(pids, columns, options, startLimits);
-    return;
-  }
-  const list = [...pids];
-  if (options.pool?.threaded) {
-    yield* pooledRows(options.pool, kind, list, columns, options, startLimits);
-    return;
-  }
-  yield* localRows(kind, list, columns, options, startLimits);
 }

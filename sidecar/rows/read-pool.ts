@@ -1,32 +1,20 @@
 /**
- * A pool of worker threads that read /proc files and parse them into COPY text, so that both cores
- * work on a scan while the main thread only moves bytes to the socket. Blocking reads in a thread
- * cost one system call per page of /proc output; the same reads through libuv's pool cost a trip
- * between threads per page, which doubles the time of a scan.
+ * The one bound on /proc reads: a pool of worker threads that read /proc files and write their rows
+ * as COPY text, so that both cores work on a scan while the main thread only moves bytes to the
+ * socket. Every /proc read of every request (rows, and the check of pids that are not the cluster's)
+ * is a task of this pool: at most `size` run at once, whatever the number of requests, and the rest
+ * wait in one queue, first come first served. A request's first task is refused with BUSY when too
+ * many requests already wait for theirs.
  *
- * The pool is also the bound on concurrent /proc reads of the whole sidecar: at most `size` files
- * are read at once, whatever the number of requests; the other batches wait in a queue, first come
- * first served.
+ * With size 0 the tasks run one at a time in the main thread, through the same reader: less memory
+ * (no thread's isolate), and a full get_all_smaps takes longer.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { InternalError, ProcUnreadableError } from "../errors.js";
-import type { Column } from "../proc/columns.js";
-import type { BatchKind } from "./batch-reader.js";
-
-/** One batch: the processes to read, in the order their rows must come. */
-export interface ReadTask {
-  id: number;
-  kind: BatchKind;
-  pids: number[];
-  columns: readonly Column[];
-  procRoot: string | undefined;
-  pageSize: number;
-  /** [pid, latest start in clock ticks] of the batch's processes (process-start.ts). */
-  startLimits?: [number, number][] | undefined;
-}
+import { BusyError, InternalError, ProcUnreadableError } from "../errors.js";
+import { type ReadTask, TaskRunner } from "./read-task.js";
 
 export interface TaskError {
   code: string;
@@ -38,22 +26,35 @@ export interface TaskError {
 export type TaskReply = { id: number; data: ArrayBuffer } | { id: number; error: TaskError };
 
 export interface ReadPoolOptions {
-  /** Threads; 0 reads in the calling thread. Default: the cores available to the process. */
-  size?: number;
-  /** The worker script; default read-worker.js beside this module. */
-  workerUrl?: URL;
+  /** Threads; 0 runs the tasks in the calling thread. Default: the cores available to the process. */
+  size?: number | undefined;
+  /** Most requests waiting for their first task; one more is refused with BUSY. 64 by default. */
+  queue?: number | undefined;
+}
+
+export interface RunOptions {
+  /** The first task of a request: refused with BUSY when `queue` first tasks already wait. */
+  admit?: boolean;
+  /** Leaves the queue when aborted (the task is dropped if it has not started). */
+  signal?: AbortSignal | undefined;
 }
 
 interface Pending {
+  id: number;
   task: ReadTask;
+  admit: boolean;
   resolve(rows: Buffer): void;
   reject(err: Error): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 interface Thread {
   worker: Worker;
   running: Pending | null;
 }
+
+const WORKER_URL = new URL("./read-worker.js", import.meta.url);
 
 /** The default number of threads: every core the process may use. */
 export function defaultPoolSize(): number {
@@ -68,22 +69,31 @@ function toError(error: TaskError): Error {
 
 export class ReadPool {
   readonly size: number;
-  readonly #url: URL;
+  readonly queueLimit: number;
   readonly #threads: Thread[] = [];
   readonly #queue: Pending[] = [];
+  /** Runs the tasks in this thread when there are no threads. */
+  readonly #inline: TaskRunner | null;
+  #inlineBusy = false;
+  #admitted = 0;
   #nextId = 1;
   #closed = false;
 
   constructor(options: ReadPoolOptions = {}) {
-    this.#url = options.workerUrl ?? new URL("./read-worker.js", import.meta.url);
-    // Run from the TypeScript sources (tests), there is no compiled worker: read in-process.
-    const present = existsSync(fileURLToPath(this.#url));
-    this.size = present ? Math.max(0, Math.floor(options.size ?? defaultPoolSize())) : 0;
+    this.size = Math.max(0, Math.floor(options.size ?? defaultPoolSize()));
+    this.queueLimit = options.queue ?? 64;
+    if (this.size > 0 && !existsSync(fileURLToPath(WORKER_URL))) {
+      throw new InternalError("the sidecar's read thread script is missing", {
+        detail: `${fileURLToPath(WORKER_URL)} does not exist.`,
+        hint: 'Build the sidecar ("npm run build") and start it with bin/pg-meminfo, or use --read-threads 0.',
+      });
+    }
+    this.#inline = this.size === 0 ? new TaskRunner() : null;
   }
 
-  /** Whether reads go to threads (size > 0); otherwise callers read in-process. */
-  get threaded(): boolean {
-    return this.size > 0 && !this.#closed;
+  /** What reads /proc, for the start-up log line. */
+  get description(): string {
+    return this.size === 0 ? "the main thread" : `${this.size} worker thread${this.size === 1 ? "" : "s"}`;
   }
 
   /** Threads started so far (they start on first use). */
@@ -91,16 +101,61 @@ export class ReadPool {
     return this.#threads.length;
   }
 
-  /** Reads one batch on a thread; resolves with the rows of its processes, in order. */
-  run(task: Omit<ReadTask, "id">): Promise<Buffer> {
-    if (!this.threaded) return Promise.reject(new InternalError("the read pool is closed"));
+  /** Tasks waiting for a thread. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Runs one task; resolves with its result (the rows of its processes, in order). */
+  run(task: ReadTask, options: RunOptions = {}): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(new InternalError("the read pool is closed"));
+    const { admit = false, signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (admit && this.#admitted >= this.queueLimit) {
+      return Promise.reject(
+        new BusyError("the pg_meminfo sidecar is too busy", {
+          detail: `${this.#admitted} requests are waiting for their first read.`,
+          hint: "Try again in a moment, or ask for fewer processes (WHERE pid = ...).",
+        }),
+      );
+    }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ task: { ...task, id: this.#nextId++ }, resolve, reject });
+      const pending: Pending = {
+        id: this.#nextId++,
+        task,
+        admit,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        pending.onAbort = () => {
+          const at = this.#queue.indexOf(pending);
+          if (at === -1) return;
+          this.#queue.splice(at, 1);
+          this.#started(pending);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      if (admit) this.#admitted++;
+      this.#queue.push(pending);
       this.#dispatch();
     });
   }
 
+  /** A task leaves the queue: it no longer counts as waiting, nor listens to its signal. */
+  #started(pending: Pending): void {
+    if (pending.admit) this.#admitted--;
+    if (pending.onAbort) pending.signal?.removeEventListener("abort", pending.onAbort);
+  }
+
   #dispatch(): void {
+    if (this.#inline !== null) {
+      this.#dispatchInline(this.#inline);
+      return;
+    }
     while (this.#queue.length > 0) {
       let thread = this.#threads.find((t) => t.running === null);
       if (thread === undefined) {
@@ -108,15 +163,34 @@ export class ReadPool {
         thread = this.#start();
       }
       const pending = this.#queue.shift() as Pending;
+      this.#started(pending);
       thread.running = pending;
       thread.worker.ref();
-      thread.worker.postMessage(pending.task);
+      thread.worker.postMessage({ id: pending.id, task: pending.task });
     }
+  }
+
+  /** One task at a time, each in a turn of its own, so the event loop runs between them. */
+  #dispatchInline(runner: TaskRunner): void {
+    if (this.#inlineBusy || this.#queue.length === 0) return;
+    this.#inlineBusy = true;
+    setImmediate(() => {
+      this.#inlineBusy = false;
+      const pending = this.#queue.shift();
+      if (pending === undefined) return;
+      this.#started(pending);
+      try {
+        pending.resolve(runner.run(pending.task));
+      } catch (err) {
+        pending.reject(err as Error);
+      }
+      this.#dispatch();
+    });
   }
 
   #start(): Thread {
     // A small young generation: a thread holds one file and its rows at a time.
-    const worker = new Worker(this.#url, {
+    const worker = new Worker(WORKER_URL, {
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
     const thread: Thread = { worker, running: null };
@@ -124,7 +198,7 @@ export class ReadPool {
       const pending = thread.running;
       thread.running = null;
       worker.unref();
-      if (pending !== null && pending.task.id === reply.id) {
+      if (pending !== null && pending.id === reply.id) {
         if ("error" in reply) pending.reject(toError(reply.error));
         else pending.resolve(Buffer.from(reply.data));
       }
@@ -138,7 +212,7 @@ export class ReadPool {
     return thread;
   }
 
-  /** A thread died: its batch fails, and a new thread takes the queue. */
+  /** A thread died: its task fails, and a new thread takes the queue. */
   #lost(thread: Thread, err: Error): void {
     const at = this.#threads.indexOf(thread);
     if (at === -1) return;
@@ -154,10 +228,13 @@ export class ReadPool {
     if (!this.#closed) this.#dispatch();
   }
 
-  /** Stops the threads; batches still queued fail. */
+  /** Stops the threads; tasks still queued fail. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const pending of this.#queue.splice(0)) pending.reject(new InternalError("the read pool is closed"));
+    for (const pending of this.#queue.splice(0)) {
+      this.#started(pending);
+      pending.reject(new InternalError("the read pool is closed"));
+    }
     const threads = this.#threads.splice(0);
     await Promise.all(threads.map((t) => t.worker.terminate()));
     for (const t of threads) t.running?.reject(new InternalError("the read pool is closed"));

@@ -1,45 +1,26 @@
-/** A thread of the read pool (read-pool.ts): reads and parses the batches the main thread sends. */
+/** A thread of the read pool (read-pool.ts): runs the tasks the main thread sends (read-task.ts). */
 import { parentPort } from "node:worker_threads";
 import { SidecarError } from "../errors.js";
-import type { Column } from "../proc/columns.js";
-import { BatchReader } from "./batch-reader.js";
-import type { ReadTask, TaskReply } from "./read-pool.js";
+import type { TaskError, TaskReply } from "./read-pool.js";
+import { type ReadTask, TaskRunner } from "./read-task.js";
 
-const reader = new BatchReader();
-const plans = new Map<string, readonly Column[]>();
+const runner = new TaskRunner();
 
-/** The same array for the same column list, so the parser's compiled plan is reused. */
-function columnsOf(task: ReadTask): readonly Column[] {
-  const key = `${task.kind}:${task.columns.map((c) => c.name).join(",")}`;
-  let columns = plans.get(key);
-  if (columns === undefined) {
-    columns = task.columns;
-    plans.set(key, columns);
-  }
-  return columns;
-}
-
-parentPort?.on("message", (task: ReadTask) => {
+parentPort?.on("message", (message: { id: number; task: ReadTask }) => {
   let reply: TaskReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const rows = reader.read(task.kind, task.pids, columnsOf(task), {
-      procRoot: task.procRoot,
-      pageSize: task.pageSize,
-      startLimits: task.startLimits === undefined ? undefined : new Map(task.startLimits),
-    });
-    const data = rows.buffer as ArrayBuffer;
+    const data = runner.run(message.task).buffer as ArrayBuffer;
     transfer.push(data);
-    reply = { id: task.id, data };
+    reply = { id: message.id, data };
   } catch (err) {
-    const e = err as Error;
-    reply = {
-      id: task.id,
-      error:
-        err instanceof SidecarError
-          ? { code: err.code, message: err.message, detail: err.detail, hint: err.hint }
-          : { code: "INTERNAL", message: e.message ?? String(err) },
-    };
+    reply = { id: message.id, error: taskError(err) };
   }
   parentPort?.postMessage(reply, transfer);
 });
+
+function taskError(err: unknown): TaskError {
+  if (err instanceof SidecarError)
+    return { code: err.code, message: err.message, detail: err.detail, hint: err.hint };
+  return { code: "INTERNAL", message: (err as Error)?.message ?? String(err) };
+}

@@ -19,10 +19,18 @@ describe("npm run bench", () => {
     expect(inThread?.rows.smaps).toBeGreaterThan(100);
     expect(step?.backends).toBe(5);
     expect(step?.rows.smaps).toBeGreaterThan(100);
+    // The heap-table floor holds the same rows as get_all_smaps.
+    expect(Math.abs((step?.rows.heap ?? 0) - (step?.rows.smaps ?? 0))).toBeLessThan(50);
     expect(step?.rows.summary).toBe(step?.processes);
     expect(step?.rows.summaryPid).toBe(1);
+    expect(step?.rows.memoryPid).toBe(1);
+    expect(step?.rows.memory).toBe(step?.processes);
     expect(step?.tempBytes.smaps).toBe(0);
     expect(step?.floor.smaps).toBeGreaterThan(0);
+    expect(step?.sidecarCpuMs.smaps).toBeGreaterThan(0);
+    // USS of a node process: more than a few MB, less than its RSS.
+    expect(step?.sidecarPeakUssKb).toBeGreaterThan(4096);
+    expect(step?.sidecarPeakUssKb).toBeLessThan(step?.sidecarHwmKb ?? 0);
     const report = formatReport(results, 5, 1);
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");

@@ -1,33 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import {
-  Cluster,
-  defaultSocketPath,
-  firstSocketDirectory,
-  parentPidFromStat,
-  socketPathFor,
-} from "../../sidecar/cluster/cluster.js";
+import { Cluster } from "../../sidecar/cluster/cluster.js";
+import { defaultSocketPath } from "../../sidecar/cluster/socket-path.js";
+import { ScratchBuffer } from "../../sidecar/proc/proc-file.js";
+import { readParents } from "../../sidecar/proc/process-stat.js";
 import { deadPool, one, testPool } from "../support/pool.js";
 
-describe("socket path helpers", () => {
-  it("takes the first unix_socket_directories entry, trimmed or unquoted", () => {
-    expect(firstSocketDirectory(" /var/run/postgresql , /tmp")).toBe("/var/run/postgresql");
-    expect(firstSocketDirectory('"/odd, dir", /tmp')).toBe("/odd, dir");
-    expect(firstSocketDirectory('"a""b"')).toBe('a"b');
-    expect(firstSocketDirectory("")).toBeNull();
-  });
-
-  it("resolves a relative directory against the data directory", () => {
-    expect(socketPathFor("sock", 5432, "/srv/pg")).toBe("/srv/pg/sock/.s.PGMEMINFO.5432/sidecar.sock");
-    expect(socketPathFor("/tmp", "5499", "/srv/pg")).toBe("/tmp/.s.PGMEMINFO.5499/sidecar.sock");
-  });
-
-  it("reads the parent pid of a stat line whose command has spaces and parentheses", () => {
-    expect(parentPidFromStat("123 (postgres: a (b) c) S 77 123 123 0")).toBe(77);
-    expect(parentPidFromStat("garbage")).toBeNull();
-  });
-});
+/** The parents of pids, read directly (the sidecar reads them on its read pool). */
+const parents = async (pids: number[]) => readParents(pids, new ScratchBuffer(1024));
 
 describe("on the test cluster", () => {
   const pool = testPool();
@@ -45,7 +26,7 @@ describe("on the test cluster", () => {
     try {
       const mine = await one<number>(pool, "SELECT count(*)::int FROM pg_stat_activity");
       const me = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
-      const pids = await new Cluster(pool).backendPids();
+      const pids = await new Cluster(pool, parents).backendPids();
       expect(pids).toContain(postmaster);
       expect(pids).toContain(me);
       expect(pids.length).toBeGreaterThanOrEqual(mine);
@@ -57,7 +38,7 @@ describe("on the test cluster", () => {
 
   it("raises DATABASE_UNAVAILABLE when the cluster cannot be reached", async () => {
     const dead = deadPool();
-    await expect(new Cluster(dead).backendPids()).rejects.toMatchObject({
+    await expect(new Cluster(dead, parents).backendPids()).rejects.toMatchObject({
       code: "DATABASE_UNAVAILABLE",
       statusCode: 503,
       sqlstate: "08006",

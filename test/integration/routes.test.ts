@@ -9,7 +9,9 @@ import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../sidecar/http/app.js";
-import { READ_AHEAD } from "../../sidecar/lib/local-rows.js";
+import { readAhead } from "../../sidecar/rows/copy-rows.js";
+import { ReadPool } from "../../sidecar/rows/read-pool.js";
+import { compiledPool } from "../support/compiled-pool.js";
 import { fixture, rowsOf } from "../support/fixtures.js";
 import { deadPool, one, testPool } from "../support/pool.js";
 import { signedHeaders, TEST_SECRET } from "../support/signing.js";
@@ -22,7 +24,7 @@ let backend: number;
 
 beforeAll(async () => {
   pool = testPool();
-  app = await build({ db: pool, secret: TEST_SECRET });
+  app = await build({ db: pool, secret: TEST_SECRET, pool: new ReadPool({ size: 0 }) });
   superuser = String(await one<number>(pool, "SELECT oid::int FROM pg_roles WHERE rolname = current_user"));
   // A session held open, so its backend is there for every test.
   session = await pool.connect();
@@ -121,7 +123,7 @@ describe("errors", () => {
         code: "UNKNOWN_COLUMN",
         sqlstate: "42703",
         message: 'column "vm_flags" does not exist',
-        detail: 'The summary kind has no column named "vm_flags".',
+        detail: 'The summary source has no column named "vm_flags".',
       },
     });
   });
@@ -160,7 +162,7 @@ describe("errors", () => {
 
   it("DATABASE_UNAVAILABLE when the cluster cannot be reached", async () => {
     const dead = deadPool();
-    const offline = await build({ db: dead, secret: TEST_SECRET });
+    const offline = await build({ db: dead, secret: TEST_SECRET, pool: new ReadPool({ size: 0 }) });
     try {
       const url = "/v1/summary?columns=pid";
       const res = await offline.inject({
@@ -184,6 +186,7 @@ describe("over a Unix socket with a fixture proc tree", () => {
   let second: number;
   /** Processes of the test cluster, in pid order. */
   let pids: number[];
+  let reads: ReadPool;
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "pg-meminfo-routes-"));
@@ -192,8 +195,10 @@ describe("over a Unix socket with a fixture proc tree", () => {
       (r) => r.pid,
     );
     [first, second] = pids as [number, number];
-    expect(pids.length).toBeGreaterThan(READ_AHEAD.smaps + 1);
-    server = await build({ db: pool, secret: TEST_SECRET, procRoot: join(root, "proc") });
+    // Threads: a FIFO that blocks a read must block a thread, not the test's own event loop.
+    reads = await compiledPool(2);
+    expect(pids.length).toBeGreaterThan(readAhead(reads) + 1);
+    server = await build({ db: pool, secret: TEST_SECRET, pool: reads, procRoot: join(root, "proc") });
     await server.listen({ path: socket });
   });
 
@@ -321,8 +326,8 @@ describe("over a Unix socket with a fixture proc tree", () => {
   it("stops reading processes when the client goes away", async () => {
     // The files in flight when the client leaves are read to their end; none after them is opened.
     const [head, stuck, ...rest] = pids;
-    const inFlight = rest.slice(0, READ_AHEAD.smaps - 1);
-    const after = rest[READ_AHEAD.smaps - 1] as number;
+    const inFlight = rest.slice(0, readAhead(reads) - 1);
+    const after = rest[readAhead(reads) - 1] as number;
     await smaps(head as number, fixture("protection-key.smaps").toString());
     const blocking = await smaps(stuck as number, "fifo");
     for (const pid of inFlight) await smaps(pid, fixture("kernel-4.19.smaps").toString());

@@ -1,14 +1,15 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { CLUSTER_OS_USER } from "../../harness/run-as.js";
 import { secretPathFor } from "../../sidecar/security/secret-file.js";
-import { startServer } from "../../sidecar/server.js";
+import { startSidecarAt } from "../support/extra-sidecar.js";
 import { secretOf, signedHeaders } from "../support/signing.js";
 
 const BIN = fileURLToPath(new URL("../../bin/pg-meminfo", import.meta.url));
@@ -29,17 +30,13 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
   });
 }
 
-describe("startServer", () => {
-  it("listens on a 0600 socket in a 0700 directory and removes the socket on close", async () => {
+describe("the sidecar's socket", () => {
+  it("listens on a 0600 socket in a 0700 directory and removes the socket and secret when it stops", async () => {
     const base = await mkdtemp(join(tmpdir(), "pg-meminfo-server-"));
+    // The sidecar runs as the cluster's OS user, who creates the private directory in here.
+    await chown(base, Number(execFileSync("id", ["-u", CLUSTER_OS_USER]).toString()), 0);
     const socket = join(base, ".s.PGMEMINFO.1", "sidecar.sock");
-    const server = await startServer({
-      pool: { host: inject("pgHost"), port: inject("pgPort"), user: inject("pgUser"), database: "postgres" },
-      socket,
-      logLevel: "silent",
-      // This test process runs as root, the cluster as postgres; the identity check has its own tests.
-      requireClusterIdentity: false,
-    });
+    const sidecar = await startSidecarAt(socket);
     try {
       expect((await lstat(socket)).mode & 0o777).toBe(0o600);
       expect((await lstat(join(base, ".s.PGMEMINFO.1"))).mode & 0o777).toBe(0o700);
@@ -47,11 +44,11 @@ describe("startServer", () => {
       const res = await get(socket, "/v1/summary?columns=pid&pid=4194304");
       expect(res).toEqual({ status: 200, body: "" });
     } finally {
-      await server.close();
-      await rm(base, { recursive: true, force: true });
+      await sidecar.stop();
     }
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(secretPathFor(socket))).toBe(false);
+    await rm(base, { recursive: true, force: true });
   });
 });
 

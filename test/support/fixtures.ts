@@ -3,8 +3,8 @@ import { fileURLToPath } from "node:url";
 import {
   type Column,
   findColumn,
-  type Kind,
   SMAPS_COLUMNS,
+  type Source,
   SUMMARY_COLUMNS,
 } from "../../sidecar/proc/columns.js";
 import { parseCopyLine } from "../../sidecar/proc/copy-text.js";
@@ -16,9 +16,9 @@ export function fixture(name: string): Buffer {
   return readFileSync(`${FIXTURES}${name}`);
 }
 
-export function columns(kind: Kind, names: string): Column[] {
+export function columns(source: Source, names: string): Column[] {
   return names.split(",").map((name) => {
-    const column = findColumn(kind, name);
+    const column = findColumn(source, name);
     if (column === undefined) throw new Error(`no column ${name}`);
     return column;
   });

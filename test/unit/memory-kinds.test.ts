@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { byKindCopyText } from "../../sidecar/lib/by-kind-rows.js";
 import { BY_KIND_COLUMNS } from "../../sidecar/proc/columns.js";
 import { readKindContext, shmidFromLockFile } from "../../sidecar/proc/kind-context.js";
+import { byKindCopyText } from "../../sidecar/proc/kind-rows.js";
 import {
   classifyHeader,
   type KindContext,
@@ -235,9 +235,34 @@ describe("byKindCopyText", () => {
       pss_bytes: String(1504 * 1024),
       private_bytes: String(3052 * 1024),
       uss_bytes: "0",
+      anon_bytes: "0",
+      swap_bytes: "0",
     });
     const reordered = BY_KIND_COLUMNS.filter((c) => c.name === "uss_bytes" || c.name === "kind").reverse();
     expect(byKindCopyText(totals, 4242, reordered).split("\n")[2]).toBe(`${280 * 1024}\theap`);
+  });
+
+  it("sums Anonymous and Swap per kind, first occurrence in a mapping", () => {
+    const smaps = Buffer.from(
+      [
+        "55d0c0000000-55d0c0021000 rw-p 00000000 00:00 0                          [heap]",
+        "Rss:                 132 kB",
+        "Anonymous:           128 kB",
+        "Swap:                 12 kB",
+        "Anonymous:           999 kB",
+        "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ",
+        "Anonymous:            64 kB",
+        "Swap:                  4 kB",
+        "7f0000200000-7f0000300000 rw-p 00000000 00:00 0 ",
+        "Anonymous:            32 kB",
+        "",
+      ].join("\n"),
+    );
+    const records = recordsOf(byKindCopyText(sumByKind(smaps), 1, BY_KIND_COLUMNS), BY_KIND_COLUMNS);
+    expect(records.map((r) => [r.kind, r.mappings, r.anon_bytes, r.swap_bytes])).toEqual([
+      ["heap", "1", String(128 * 1024), String(12 * 1024)],
+      ["anonymous", "2", String(96 * 1024), String(4 * 1024)],
+    ]);
   });
 
   it("writes nothing for a process without mappings", () => {
@@ -258,10 +283,10 @@ describe("readKindContext", () => {
       await mkdir(join(root, "4242"));
       await symlink(POSTGRES, join(root, "4242", "exe"));
       await symlink(data, join(root, "4242", "cwd"));
-      const ctx = await readKindContext(4242, { procRoot: root });
+      const ctx = readKindContext(4242, { procRoot: root });
       expect(ctx.executable?.toString()).toBe(POSTGRES);
       expect(ctx.mainShmid?.toString()).toBe("98324");
-      const gone = await readKindContext(4243, { procRoot: root });
+      const gone = readKindContext(4243, { procRoot: root });
       expect(gone).toEqual({ executable: null, mainShmid: null });
     } finally {
       await rm(root, { recursive: true, force: true });

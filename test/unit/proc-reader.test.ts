@@ -6,15 +6,27 @@ import { describe, expect, it } from "vitest";
 import { ProcUnreadableError } from "../../sidecar/errors.js";
 import { pageSize } from "../../sidecar/proc/page-size.js";
 import {
-  readMemSizeKb,
-  readProcFile,
-  readProcFileInto,
+  memSizeKbFromStatm,
+  type ProcOptions,
+  readProcFileSync,
   ScratchBuffer,
 } from "../../sidecar/proc/proc-file.js";
 import { copyRows } from "../../sidecar/rows/copy-rows.js";
+import { ReadPool } from "../../sidecar/rows/read-pool.js";
 import { columns as cols, PROC_ROOT, rowsOf } from "../support/fixtures.js";
 
-const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
+const pool = new ReadPool({ size: 0 });
+const fixtures = { procRoot: PROC_ROOT, pool };
+
+function readProcFile(pid: number, file: string, options: ProcOptions): Buffer | null {
+  return readProcFileSync(pid, file, new ScratchBuffer(4096), options);
+}
+
+/** VmSize in kB as the summary's mem_size is read: statm's first field times the page size. */
+function readMemSizeKb(pid: number, options: ProcOptions & { pageSize?: number }): string | null {
+  const statm = readProcFile(pid, "statm", options);
+  return statm === null ? null : memSizeKbFromStatm(statm, pid, options.pageSize ?? 4096, options);
+}
 
 async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
   let text = "";
@@ -22,49 +34,48 @@ async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
   return text;
 }
 
-describe("proc-reader on a fixture tree", () => {
+describe("proc-file on a fixture tree", () => {
   it("reads a process's smaps and smaps_rollup", async () => {
-    expect((await readProcFile(4242, "smaps", fixtures))?.toString()).toContain(
+    expect(readProcFile(4242, "smaps", fixtures)?.toString()).toContain(
       "/usr/lib/postgresql/15/bin/postgres",
     );
-    expect((await readProcFile(4242, "smaps_rollup", fixtures))?.toString()).toContain("[rollup]");
+    expect(readProcFile(4242, "smaps_rollup", fixtures)?.toString()).toContain("[rollup]");
   });
 
   it("grows a small read buffer to the whole file, for one-record files too", async () => {
     const whole = readFileSync(join(PROC_ROOT, "4242", "smaps"));
-    const smaps = await readProcFileInto(4242, "smaps", new ScratchBuffer(16), fixtures);
+    const smaps = readProcFileSync(4242, "smaps", new ScratchBuffer(16), fixtures);
     expect(smaps?.equals(whole)).toBe(true);
     const rollup = readFileSync(join(PROC_ROOT, "4242", "smaps_rollup"));
-    const small = await readProcFileInto(4242, "smaps_rollup", new ScratchBuffer(16), fixtures);
+    const small = readProcFileSync(4242, "smaps_rollup", new ScratchBuffer(16), fixtures);
     expect(small?.equals(rollup)).toBe(true);
   });
 
-  it("reads this process's real stat, statm and smaps_rollup whole in one read each", async () => {
+  it("reads this process's real stat, statm and smaps_rollup whole", async () => {
     const scratch = new ScratchBuffer(4096);
     for (const file of ["stat", "statm", "smaps_rollup"]) {
-      const text = (await readProcFileInto(process.pid, file, scratch, {}))?.toString();
+      const text = readProcFileSync(process.pid, file, scratch, {})?.toString();
       expect(text?.endsWith("\n")).toBe(true);
       expect(text?.split("\n").length).toBe(readFileSync(`/proc/self/${file}`, "utf8").split("\n").length);
     }
   });
 
   it("treats a missing process and an empty file as exited", async () => {
-    expect(await readProcFile(999999, "smaps", fixtures)).toBeNull();
-    expect(await readProcFile(4243, "smaps", fixtures)).toBeNull();
-    expect(await readMemSizeKb(4243, fixtures)).toBeNull();
+    expect(readProcFile(999999, "smaps", fixtures)).toBeNull();
+    expect(readProcFile(4243, "smaps", fixtures)).toBeNull();
+    expect(readMemSizeKb(4243, fixtures)).toBeNull();
   });
 
   it("computes mem_size from statm pages and the page size", async () => {
-    expect(await readMemSizeKb(4242, fixtures)).toBe("21612");
-    expect(await readMemSizeKb(4242, { procRoot: PROC_ROOT, pageSize: 65536 })).toBe("345792");
+    expect(readMemSizeKb(4242, fixtures)).toBe("21612");
+    expect(readMemSizeKb(4242, { procRoot: PROC_ROOT, pageSize: 65536 })).toBe("345792");
   });
 
   it("raises PROC_UNREADABLE for other errors and a malformed statm", async () => {
-    await expect(readProcFile(4244, "smaps", fixtures)).rejects.toMatchObject({
-      code: "PROC_UNREADABLE",
-      sqlstate: "58000",
-    });
-    await expect(readMemSizeKb(4244, fixtures)).rejects.toBeInstanceOf(ProcUnreadableError);
+    expect(() => readProcFile(4244, "smaps", fixtures)).toThrow(
+      expect.objectContaining({ code: "PROC_UNREADABLE", sqlstate: "58000" }),
+    );
+    expect(() => readMemSizeKb(4244, fixtures)).toThrow(ProcUnreadableError);
   });
 
   it("keeps 64-bit statm sizes exact", async () => {
@@ -73,7 +84,7 @@ describe("proc-reader on a fixture tree", () => {
       const dir = join(root, "7");
       await mkdir(dir);
       await writeFile(join(dir, "statm"), "9007199254740993 1 1 1 0 1 0\n");
-      expect(await readMemSizeKb(7, { procRoot: root, pageSize: 4096 })).toBe("36028797018963972");
+      expect(readMemSizeKb(7, { procRoot: root, pageSize: 4096 })).toBe("36028797018963972");
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -111,7 +122,9 @@ describe("copyRows", () => {
   });
 
   it("reads this process's real /proc files by default", async () => {
-    const text = await collect(copyRows("summary", [process.pid], cols("summary", "pid,mem_size,rss"), {}));
+    const text = await collect(
+      copyRows("summary", [process.pid], cols("summary", "pid,mem_size,rss"), { pool }),
+    );
     const [row] = rowsOf(text);
     expect(row?.[0]).toBe(String(process.pid));
     const statmPages = Number(readFileSync("/proc/self/statm", "utf8").split(" ")[0]);

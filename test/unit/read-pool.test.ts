@@ -1,18 +1,18 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { BY_KIND_COLUMNS } from "../../sidecar/proc/columns.js";
 import { readProcFileSync, ScratchBuffer } from "../../sidecar/proc/proc-file.js";
 import { BatchReader } from "../../sidecar/rows/batch-reader.js";
-import { type CopyOptions, copyRows } from "../../sidecar/rows/copy-rows.js";
+import { copyRows } from "../../sidecar/rows/copy-rows.js";
 import { ReadPool } from "../../sidecar/rows/read-pool.js";
+import { parentsFrom } from "../../sidecar/rows/read-task.js";
+import { COMPILED_WORKER, compiledPool } from "../support/compiled-pool.js";
 import { ALL_SMAPS, ALL_SUMMARY, columns as cols, PROC_ROOT, rowsOf } from "../support/fixtures.js";
 
 /** One process of the fixture tree, summarized. */
 const SUMMARY_OF_4242 = {
-  kind: "summary" as const,
+  type: "rows" as const,
+  source: "summary" as const,
   pids: [4242],
   columns: ALL_SUMMARY,
   procRoot: PROC_ROOT,
@@ -20,9 +20,6 @@ const SUMMARY_OF_4242 = {
 };
 
 const fixtures = { procRoot: PROC_ROOT, pageSize: 4096 };
-
-// The threads run the compiled worker: `npm test` builds before vitest (or run `npm run build`).
-const WORKER = new URL("../../dist/sidecar/rows/read-worker.js", import.meta.url);
 
 async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
   let text = "";
@@ -52,15 +49,17 @@ describe("readProcFileSync", () => {
 });
 
 describe("BatchReader", () => {
-  it("gives the same rows as the in-process reader, in the order of the pids", async () => {
+  it("gives the rows of the streaming path, in the order of the pids, for every source", async () => {
     const reader = new BatchReader();
-    for (const [kind, columns] of [
+    const inline = new ReadPool({ size: 0 });
+    for (const [source, columns] of [
       ["smaps", ALL_SMAPS],
       ["summary", ALL_SUMMARY],
+      ["by_kind", BY_KIND_COLUMNS],
     ] as const) {
       const pids = [4243, 4242, 5000, 4242];
-      const expected = await collect(copyRows(kind, pids, columns, fixtures));
-      const rows = reader.read(kind, pids, columns, fixtures);
+      const expected = await collect(copyRows(source, pids, columns, { ...fixtures, pool: inline }));
+      const rows = reader.read(source, pids, columns, fixtures);
       expect(rows.toString()).toBe(expected);
       expect(rowsOf(rows).length).toBeGreaterThan(0);
       // Its own memory, not a slice of a pool: it can be transferred to another thread.
@@ -80,8 +79,9 @@ describe("BatchReader", () => {
 
 describe("ReadPool", () => {
   const pools: ReadPool[] = [];
-  const pool = (size: number, workerUrl: URL = WORKER) => {
-    const p = new ReadPool({ size, workerUrl });
+  /** A pool of the compiled sidecar: its threads run the compiled worker beside it. */
+  const pool = async (size: number, queue?: number): Promise<ReadPool> => {
+    const p = await compiledPool(size, queue);
     pools.push(p);
     return p;
   };
@@ -90,21 +90,23 @@ describe("ReadPool", () => {
   });
 
   it("has the compiled worker to run", () => {
-    expect(existsSync(WORKER), "run `npm run build` first").toBe(true);
+    expect(existsSync(COMPILED_WORKER), "run `npm run build` first").toBe(true);
   });
 
-  it("gives the same rows as the in-process reader, in pid order, each process contiguous", async () => {
-    const threads = pool(2);
-    expect(threads.threaded).toBe(true);
+  it("gives the same rows on threads as in the main thread, in pid order, each process contiguous", async () => {
+    const threads = await pool(2);
+    expect(threads.description).toBe("2 worker threads");
+    const inline = new ReadPool({ size: 0 });
+    expect(inline.description).toBe("the main thread");
     const pids = Array.from({ length: 60 }, (_, i) => [4242, 4243, 5000][i % 3] as number);
-    for (const [kind, columns] of [
+    for (const [source, columns] of [
       ["smaps", ALL_SMAPS],
       ["summary", ALL_SUMMARY],
+      ["by_kind", BY_KIND_COLUMNS],
     ] as const) {
-      const options: CopyOptions = { ...fixtures, pool: threads };
-      expect(await collect(copyRows(kind, pids, columns, options))).toBe(
-        await collect(copyRows(kind, pids, columns, fixtures)),
-      );
+      const onThreads = await collect(copyRows(source, pids, columns, { ...fixtures, pool: threads }));
+      expect(onThreads).toBe(await collect(copyRows(source, pids, columns, { ...fixtures, pool: inline })));
+      expect(rowsOf(onThreads).length).toBeGreaterThan(0);
     }
     // Never more threads than its size, however many batches were queued.
     expect(threads.threads).toBeLessThanOrEqual(2);
@@ -112,49 +114,79 @@ describe("ReadPool", () => {
 
   it("reads the real /proc of this process", async () => {
     const text = await collect(
-      copyRows("smaps", [process.pid], cols("smaps", "pid,sys_path"), { pool: pool(1) }),
+      copyRows("smaps", [process.pid], cols("smaps", "pid,sys_path"), { pool: await pool(1) }),
     );
     expect(rowsOf(text).some((row) => row[1]?.includes("node"))).toBe(true);
   });
 
   it("throws PROC_UNREADABLE after the rows of the processes before", async () => {
-    const gen = copyRows("smaps", [4242, 4244, 4242, 4242, 4242], cols("smaps", "pid"), {
-      ...fixtures,
-      pool: pool(2),
-    });
-    expect((await gen.next()).value?.toString()).toBe("4242\n4242\n");
-    await expect(gen.next()).rejects.toMatchObject({ code: "PROC_UNREADABLE", sqlstate: "58000" });
-  });
-
-  it("reads in-process when its size is 0 or no compiled worker exists", async () => {
-    expect(pool(0).threaded).toBe(false);
-    expect(pool(2, new URL("file:///nonexistent/read-worker.js")).threaded).toBe(false);
-    const text = await collect(
-      copyRows("summary", [4242], cols("summary", "pid,rss"), { ...fixtures, pool: pool(0) }),
-    );
-    expect(rowsOf(text)).toEqual([["4242", "1000"]]);
-  });
-
-  it("fails the batch of a thread that dies, and starts another for the next", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "pg-meminfo-pool-"));
-    const script = join(dir, "dying-worker.mjs");
-    await writeFile(
-      script,
-      'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => process.exit(3));\n',
-    );
-    const dying = pool(1, pathToFileURL(script));
-    try {
-      await expect(dying.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
-      await expect(dying.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    for (const size of [0, 2]) {
+      const gen = copyRows("smaps", [4242, 4244, 4242, 4242, 4242], cols("smaps", "pid"), {
+        ...fixtures,
+        pool: size === 0 ? new ReadPool({ size: 0 }) : await pool(size),
+      });
+      expect((await gen.next()).value?.toString()).toBe("4242\n4242\n");
+      await expect(gen.next()).rejects.toMatchObject({ code: "PROC_UNREADABLE", sqlstate: "58000" });
     }
   });
 
+  it("refuses to start threads without the compiled worker, and says how to build it", () => {
+    // Run from the TypeScript sources there is no read-worker.js beside read-pool.ts.
+    expect(() => new ReadPool({ size: 2 })).toThrow(
+      expect.objectContaining({ code: "INTERNAL", hint: expect.stringContaining("npm run build") }),
+    );
+  });
+
+  it("never runs more tasks at once than its size, across requests", async () => {
+    const one = await pool(1);
+    const order: number[] = [];
+    const runs = [1, 2, 3].map((n) =>
+      one.run({ type: "parents", pids: [process.pid], procRoot: undefined }).then(() => order.push(n)),
+    );
+    expect(one.waiting).toBe(2);
+    await Promise.all(runs);
+    expect(order).toEqual([1, 2, 3]);
+  });
+
+  it("refuses a request's first task with BUSY (503, 53300) once the queue is full, never a later one", async () => {
+    const one = await pool(1, 1);
+    const task = { type: "parents" as const, pids: [process.pid], procRoot: undefined };
+    const running = one.run(task, { admit: true });
+    const queued = one.run(task, { admit: true });
+    await expect(one.run(task, { admit: true })).rejects.toMatchObject({
+      code: "BUSY",
+      statusCode: 503,
+      sqlstate: "53300",
+    });
+    // A request already being served always waits its turn.
+    const later = one.run(task);
+    await Promise.all([running, queued, later]);
+  });
+
+  it("drops a queued task whose signal aborts, and rejects at once for an aborted signal", async () => {
+    const one = await pool(1);
+    const task = { type: "parents" as const, pids: [process.pid], procRoot: undefined };
+    const running = one.run(task);
+    const leaving = new AbortController();
+    const dropped = one.run(task, { signal: leaving.signal });
+    expect(one.waiting).toBe(1);
+    leaving.abort(new Error("gone"));
+    await expect(dropped).rejects.toThrow("gone");
+    expect(one.waiting).toBe(0);
+    await expect(one.run(task, { signal: leaving.signal })).rejects.toThrow("gone");
+    await running;
+  });
+
+  it("reads the parents of pids, null for one that has gone", async () => {
+    const parents = parentsFrom(
+      await (await pool(1)).run({ type: "parents", pids: [process.pid, 999999999], procRoot: undefined }),
+    );
+    expect(parents).toEqual([process.ppid, null]);
+  });
+
   it("refuses work once closed", async () => {
-    const closed = pool(1);
+    const closed = await pool(1);
     await closed.close();
-    expect(closed.threaded).toBe(false);
-    await expect(closed.run(SUMMARY_OF_4242)).rejects.toMatchObject({ code: "INTERNAL" });
+    await expect(closed.run({ ...SUMMARY_OF_4242 })).rejects.toMatchObject({ code: "INTERNAL" });
   });
 });

@@ -1,17 +1,11 @@
 /**
- * Keeps the sidecar from overloading the host when many sessions ask at once: a bound on how many
- * requests read /proc at the same moment, a bounded queue past which a request is refused (BUSY, 503)
- * rather than left waiting, identical concurrent requests sharing one read, and reads that stop when
- * every caller has gone.
+ * Identical concurrent requests share one read: the rows of a request are read once for every
+ * identical request (same source, columns and pids) that runs meanwhile, and the read stops when
+ * every caller has gone. The bound on reads and the refusal of requests past the queue (BUSY) are the
+ * read pool's (read-pool.ts).
  */
-import { availableParallelism } from "node:os";
-import { BusyError } from "../errors.js";
 
-export interface GuardOptions {
-  /** Most reads (steps of a request's rows, one or a few processes each) at once; 2 × cores by default. */
-  concurrency?: number;
-  /** Most requests waiting for their first read; one more is refused with BUSY. 64 by default. */
-  queue?: number;
+export interface SharingOptions {
   /** How long a finished result still serves identical requests, in ms (at most 1000; 0 by default: only while it is read). */
   cacheMs?: number;
   /** A result larger than this is no longer offered to requests that arrive later (2 MB by default). */
@@ -19,76 +13,6 @@ export interface GuardOptions {
 }
 
 const MAX_CACHE_MS = 1000;
-
-/** A counting semaphore with a bounded queue for newcomers. */
-export class Limiter {
-  readonly concurrency: number;
-  readonly queue: number;
-  #active = 0;
-  readonly #waiting: { grant: () => void }[] = [];
-
-  constructor(concurrency: number, queue: number) {
-    if (!(concurrency >= 1) || !(queue >= 0)) throw new RangeError("concurrency must be >= 1, queue >= 0");
-    this.concurrency = concurrency;
-    this.queue = queue;
-  }
-
-  get active(): number {
-    return this.#active;
-  }
-
-  get waiting(): number {
-    return this.#waiting.length;
-  }
-
-  /**
-   * Resolves with a release function once a slot is free. A newcomer (`admit`) is refused with BUSY when
-   * the queue is full; a request already being served always waits its turn. Rejects with the
-   * signal's reason when it aborts first.
-   */
-  acquire(options: { admit?: boolean; signal?: AbortSignal } = {}): Promise<() => void> {
-    const { admit = false, signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#active < this.concurrency && this.#waiting.length === 0) {
-      this.#active++;
-      return Promise.resolve(this.#releaser());
-    }
-    if (admit && this.#waiting.length >= this.queue) {
-      return Promise.reject(
-        new BusyError("the pg_meminfo sidecar is too busy", {
-          detail: `${this.#active} reads are running and ${this.#waiting.length} requests are waiting.`,
-          hint: "Try again in a moment, or ask for fewer processes (WHERE pid = ...).",
-        }),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        grant: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(this.#releaser());
-        },
-      };
-      const onAbort = () => {
-        const at = this.#waiting.indexOf(waiter);
-        if (at !== -1) this.#waiting.splice(at, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiting.push(waiter);
-    });
-  }
-
-  #releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiting.shift();
-      if (next) next.grant();
-      else this.#active--;
-    };
-  }
-}
 
 interface Entry {
   readonly key: string;
@@ -101,21 +25,18 @@ interface Entry {
   readers: Set<{ at: number }>;
   /** Still in the map, offered to identical requests (which start at chunk 0, so nothing is dropped). */
   shared: boolean;
-  started: boolean;
   done: boolean;
   error: { value: unknown } | null;
   pulling: Promise<void> | null;
 }
 
-/** Shares identical concurrent requests' rows and runs every read under the limiter. */
-export class RowGuard {
-  readonly limiter: Limiter;
+/** Shares identical concurrent requests' rows. */
+export class SharedReads {
   readonly #cacheMs: number;
   readonly #maxSharedBytes: number;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(options: GuardOptions = {}) {
-    this.limiter = new Limiter(options.concurrency ?? 2 * availableParallelism(), options.queue ?? 64);
+  constructor(options: SharingOptions = {}) {
     this.#cacheMs = Math.min(Math.max(options.cacheMs ?? 0, 0), MAX_CACHE_MS);
     this.#maxSharedBytes = options.maxSharedBytes ?? 2 * 1024 * 1024;
   }
@@ -127,25 +48,26 @@ export class RowGuard {
 
   /**
    * The rows of `start()`, read once for every identical request (same `key`) that runs meanwhile.
-   * Closing the generator, or aborting `signal`, leaves; the read stops when every reader has left.
+   * Closing the generator, or aborting `signal`, leaves; the read stops when every reader has left
+   * (the signal given to start() aborts then).
    */
   async *rows(
     key: string,
-    start: () => AsyncGenerator<Buffer, void, undefined>,
+    start: (signal: AbortSignal) => AsyncGenerator<Buffer, void, undefined>,
     signal?: AbortSignal,
   ): AsyncGenerator<Buffer, void, undefined> {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
+      const abort = new AbortController();
       entry = {
         key,
-        source: start(),
-        abort: new AbortController(),
+        source: start(abort.signal),
+        abort,
         chunks: [],
         base: 0,
         bytes: 0,
         readers: new Set(),
         shared: true,
-        started: false,
         done: false,
         error: null,
         pulling: null,
@@ -182,20 +104,14 @@ export class RowGuard {
   /** Reads the next chunk of the entry's rows, once for all its readers. */
   #pull(entry: Entry): Promise<void> {
     entry.pulling ??= (async () => {
-      const release = await this.limiter.acquire({ admit: !entry.started, signal: entry.abort.signal });
-      entry.started = true;
-      try {
-        const step = await entry.source.next();
-        if (step.done) {
-          entry.done = true;
-          this.#finish(entry);
-        } else {
-          entry.chunks.push(step.value);
-          entry.bytes += step.value.length;
-          if (entry.bytes > this.#maxSharedBytes) this.#unshare(entry);
-        }
-      } finally {
-        release();
+      const step = await entry.source.next();
+      if (step.done) {
+        entry.done = true;
+        this.#finish(entry);
+      } else {
+        entry.chunks.push(step.value);
+        entry.bytes += step.value.length;
+        if (entry.bytes > this.#maxSharedBytes) this.#unshare(entry);
       }
     })()
       .catch((err: unknown) => {

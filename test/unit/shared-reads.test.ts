@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { BusyError } from "../../sidecar/errors.js";
-import { Limiter, RowGuard } from "../../sidecar/rows/limiter.js";
+import { SharedReads } from "../../sidecar/rows/shared-reads.js";
 
 /** A deferred value, resolved by the test. */
 function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
@@ -44,69 +43,9 @@ async function collect(rows: AsyncGenerator<Buffer, void, undefined>): Promise<s
   return text;
 }
 
-describe("Limiter", () => {
-  it("grants at most `concurrency` slots, in arrival order", async () => {
-    const limiter = new Limiter(2, 10);
-    const a = await limiter.acquire();
-    const b = await limiter.acquire();
-    const order: string[] = [];
-    const c = limiter.acquire().then((release) => {
-      order.push("c");
-      return release;
-    });
-    const d = limiter.acquire().then((release) => {
-      order.push("d");
-      return release;
-    });
-    await sleep(5);
-    expect(order).toEqual([]);
-    expect({ active: limiter.active, waiting: limiter.waiting }).toEqual({ active: 2, waiting: 2 });
-    a();
-    a(); // a second release of the same slot changes nothing
-    (await c)();
-    b();
-    (await d)();
-    expect(order).toEqual(["c", "d"]);
-    expect({ active: limiter.active, waiting: limiter.waiting }).toEqual({ active: 0, waiting: 0 });
-  });
-
-  it("refuses a newcomer with BUSY (503, 53300) once the queue is full, but never one already served", async () => {
-    const limiter = new Limiter(1, 1);
-    const held = await limiter.acquire({ admit: true });
-    const queued = limiter.acquire({ admit: true });
-    const refused = limiter.acquire({ admit: true });
-    await expect(refused).rejects.toBeInstanceOf(BusyError);
-    await expect(refused).rejects.toMatchObject({ code: "BUSY", statusCode: 503, sqlstate: "53300" });
-    const continuing = limiter.acquire();
-    expect(limiter.waiting).toBe(2);
-    held();
-    (await queued)();
-    (await continuing)();
-    expect(limiter.active).toBe(0);
-  });
-
-  it("drops a waiter whose signal aborts, and rejects at once for an aborted signal", async () => {
-    const limiter = new Limiter(1, 5);
-    const held = await limiter.acquire();
-    const controller = new AbortController();
-    const waiting = limiter.acquire({ signal: controller.signal });
-    controller.abort(new Error("gone"));
-    await expect(waiting).rejects.toThrow("gone");
-    expect(limiter.waiting).toBe(0);
-    await expect(limiter.acquire({ signal: controller.signal })).rejects.toThrow("gone");
-    held();
-    expect(limiter.active).toBe(0);
-  });
-
-  it("rejects nonsense bounds", () => {
-    expect(() => new Limiter(0, 1)).toThrow(RangeError);
-    expect(() => new Limiter(1, -1)).toThrow(RangeError);
-  });
-});
-
-describe("RowGuard", () => {
+describe("SharedReads", () => {
   it("reads once for identical concurrent requests, and each gets every chunk", async () => {
-    const guard = new RowGuard({ concurrency: 4 });
+    const guard = new SharedReads();
     const { start, stats } = source(["a", "b", "c"], () => sleep(5));
     const results = await Promise.all([1, 2, 3].map(() => collect(guard.rows("k", start))));
     expect(results).toEqual(["abc", "abc", "abc"]);
@@ -116,7 +55,7 @@ describe("RowGuard", () => {
   });
 
   it("reads again for a request that comes after the result is finished (cacheMs 0)", async () => {
-    const guard = new RowGuard();
+    const guard = new SharedReads();
     const { start, stats } = source(["a"]);
     expect(await collect(guard.rows("k", start))).toBe("a");
     expect(await collect(guard.rows("k", start))).toBe("a");
@@ -124,7 +63,7 @@ describe("RowGuard", () => {
   });
 
   it("keeps a finished result for cacheMs, capped at one second", async () => {
-    const guard = new RowGuard({ cacheMs: 60 });
+    const guard = new SharedReads({ cacheMs: 60 });
     const { start, stats } = source(["a", "b"]);
     expect(await collect(guard.rows("k", start))).toBe("ab");
     expect(await collect(guard.rows("k", start))).toBe("ab");
@@ -133,14 +72,14 @@ describe("RowGuard", () => {
     expect(await collect(guard.rows("k", start))).toBe("ab");
     expect(stats.started).toBe(2);
     expect(guard.shared).toBe(1);
-    const capped = new RowGuard({ cacheMs: 60_000 });
+    const capped = new SharedReads({ cacheMs: 60_000 });
     await collect(capped.rows("k", source(["x"]).start));
     await sleep(1_200);
     expect(capped.shared).toBe(0);
   });
 
   it("reads separately for different keys", async () => {
-    const guard = new RowGuard();
+    const guard = new SharedReads();
     const one = source(["1"]);
     const two = source(["2"]);
     expect(
@@ -149,45 +88,8 @@ describe("RowGuard", () => {
     expect([one.stats.started, two.stats.started]).toEqual([1, 1]);
   });
 
-  it("never runs more reads at once than its concurrency, across requests", async () => {
-    const guard = new RowGuard({ concurrency: 2, queue: 100 });
-    let running = 0;
-    let peak = 0;
-    const step = async () => {
-      running++;
-      peak = Math.max(peak, running);
-      await sleep(3);
-      running--;
-    };
-    const texts = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => collect(guard.rows(`k${i}`, source(["x", "y", "z"], step).start))),
-    );
-    expect(texts).toEqual(Array(8).fill("xyz"));
-    expect(peak).toBe(2);
-  });
-
-  it("refuses requests past the queue with BUSY before reading anything of theirs", async () => {
-    const guard = new RowGuard({ concurrency: 1, queue: 1 });
-    const hold = gate();
-    const first = source(["a"], () => hold.promise);
-    const second = source(["b"]);
-    const third = source(["c"]);
-    const running = collect(guard.rows("1", first.start));
-    await sleep(5);
-    const queued = collect(guard.rows("2", second.start));
-    await sleep(5);
-    await expect(collect(guard.rows("3", third.start))).rejects.toMatchObject({
-      code: "BUSY",
-      statusCode: 503,
-    });
-    expect(third.stats.reads).toBe(0);
-    hold.open();
-    expect(await running).toBe("a");
-    expect(await queued).toBe("b");
-  });
-
   it("stops reading when every reader has gone", async () => {
-    const guard = new RowGuard();
+    const guard = new SharedReads();
     const { start, stats } = source(["a", "b", "c", "d"], () => sleep(2));
     const one = guard.rows("k", start);
     const two = guard.rows("k", start);
@@ -202,26 +104,30 @@ describe("RowGuard", () => {
     expect(guard.shared).toBe(0);
   });
 
-  it("lets a reader that aborts leave while it waits for a slot, and the read never starts", async () => {
-    const guard = new RowGuard({ concurrency: 1, queue: 5 });
+  it("lets a reader that aborts leave while it waits for a read, and aborts the read once it was the last", async () => {
+    const guard = new SharedReads();
     const hold = gate();
-    const busy = collect(guard.rows("busy", source(["a"], () => hold.promise).start));
-    await sleep(5);
-    const waiting = source(["never"]);
+    let aborted: AbortSignal | undefined;
+    const waiting = source(["never"], () => hold.promise);
+    const start = (signal: AbortSignal) => {
+      aborted = signal;
+      return waiting.start();
+    };
     const controller = new AbortController();
-    const rows = guard.rows("k", waiting.start, controller.signal);
+    const rows = guard.rows("k", start, controller.signal);
     const next = rows.next();
     await sleep(5);
     controller.abort();
     expect(await next).toEqual({ done: true, value: undefined });
-    expect(guard.limiter.waiting).toBe(0);
+    expect(aborted?.aborted).toBe(true);
+    expect(guard.shared).toBe(0);
     hold.open();
-    expect(await busy).toBe("a");
-    expect(waiting.stats.reads).toBe(0);
+    await sleep(5);
+    expect(waiting.stats.closed).toBe(true);
   });
 
   it("gives every reader the error of a failed read, and does not keep it", async () => {
-    const guard = new RowGuard({ cacheMs: 1_000 });
+    const guard = new SharedReads({ cacheMs: 1_000 });
     let calls = 0;
     const start = () =>
       (async function* () {
@@ -240,7 +146,7 @@ describe("RowGuard", () => {
   });
 
   it("stops offering a result past maxSharedBytes and drops what its readers have passed", async () => {
-    const guard = new RowGuard({ maxSharedBytes: 3 });
+    const guard = new SharedReads({ maxSharedBytes: 3 });
     const hold = gate();
     let n = 0;
     const first = source(["ab", "cd", "ef", "gh"], async () => {

@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster } from "../../sidecar/cluster/cluster.js";
 import { ScratchBuffer } from "../../sidecar/proc/proc-file.js";
-import { isReused, startTicksFromStat } from "../../sidecar/proc/process-start.js";
+import { isReused, parentPidFromStat, startTicksFromStat } from "../../sidecar/proc/process-stat.js";
 import { BatchReader } from "../../sidecar/rows/batch-reader.js";
 import { copyRows } from "../../sidecar/rows/copy-rows.js";
+import { ReadPool } from "../../sidecar/rows/read-pool.js";
 import { columns, fixture, rowsOf } from "../support/fixtures.js";
 
 // A process whose pid a listed backend had: it started at tick 5000 after boot, 50 s.
@@ -33,7 +34,8 @@ afterAll(async () => {
 
 /** Limits as the cluster computes them for a process listed as started at startedMs. */
 async function limitsFor(startedMs: number) {
-  const cluster = new Cluster({ query: async () => ({ rows: [] }) } as never, { procRoot: root });
+  const noParents = async (pids: number[]) => pids.map(() => null);
+  const cluster = new Cluster({ query: async () => ({ rows: [] }) } as never, noParents, { procRoot: root });
   return cluster.startLimits(new Map([[PID, startedMs]]));
 }
 
@@ -45,18 +47,16 @@ describe("pid reuse", () => {
 
   it("keeps a process that started when the cluster says, and drops one that started later", async () => {
     const sameStart = (BOOT_S + STARTED_TICKS / 100) * 1000;
-    expect(await isReused(PID, await limitsFor(sameStart), { procRoot: root }, new ScratchBuffer(64))).toBe(
-      false,
-    );
+    expect(isReused(PID, await limitsFor(sameStart), new ScratchBuffer(64), { procRoot: root })).toBe(false);
     // The listed backend started a minute before the process now at its pid.
     expect(
-      await isReused(PID, await limitsFor(sameStart - 60_000), { procRoot: root }, new ScratchBuffer(64)),
+      isReused(PID, await limitsFor(sameStart - 60_000), new ScratchBuffer(64), { procRoot: root }),
     ).toBe(true);
     // Without a limit (a pid the cluster did not list a start for) nothing is dropped.
-    expect(await isReused(PID, new Map(), { procRoot: root }, new ScratchBuffer(64))).toBe(false);
+    expect(isReused(PID, new Map(), new ScratchBuffer(64), { procRoot: root })).toBe(false);
   });
 
-  it("drops the rows of a reused pid in the read pool's reader and in the in-thread reader", async () => {
+  it("drops the rows of a reused pid in the reader and on the streaming path", async () => {
     const cols = columns("summary", "pid,rss");
     const listedEarlier = await limitsFor((BOOT_S + STARTED_TICKS / 100) * 1000 - 60_000);
     const listedNow = await limitsFor((BOOT_S + STARTED_TICKS / 100) * 1000);
@@ -72,7 +72,7 @@ describe("pid reuse", () => {
         "smaps",
         [PID],
         columns("smaps", "pid"),
-        { procRoot: root },
+        { procRoot: root, pool: new ReadPool({ size: 0 }) },
         limits,
       )) {
         out.push(chunk.toString());
@@ -81,5 +81,12 @@ describe("pid reuse", () => {
     };
     expect(rowsOf(await collect(listedNow)).length).toBeGreaterThan(10);
     expect(await collect(listedEarlier)).toBe("");
+  });
+});
+
+describe("parentPidFromStat", () => {
+  it("reads the parent pid of a stat line whose command has spaces and parentheses", () => {
+    expect(parentPidFromStat("123 (postgres: a (b) c) S 77 123 123 0")).toBe(77);
+    expect(parentPidFromStat("garbage")).toBeNull();
   });
 });

@@ -1,0 +1,75 @@
+/**
+ * The work the read pool hands out: the rows of a batch of processes, or the parents of some pids
+ * (the check of pids that are not the cluster's). Every /proc read of a request is one of these, so
+ * the pool's threads are the one bound on them. Runs on a thread (read-worker.ts) or, without
+ * threads, in the main thread; either way through one BatchReader per thread.
+ */
+import type { Column, Source } from "../proc/columns.js";
+import { ScratchBuffer } from "../proc/proc-file.js";
+import { readParents } from "../proc/process-stat.js";
+import { BatchReader } from "./batch-reader.js";
+
+export interface RowsTask {
+  type: "rows";
+  source: Source;
+  /** The processes to read, in the order their rows must come. */
+  pids: number[];
+  columns: readonly Column[];
+  procRoot: string | undefined;
+  pageSize: number;
+  /** [pid, latest start in clock ticks] of the batch's processes (process-stat.ts). */
+  startLimits?: [number, number][] | undefined;
+}
+
+export interface ParentsTask {
+  type: "parents";
+  pids: number[];
+  procRoot: string | undefined;
+}
+
+export type ReadTask = RowsTask | ParentsTask;
+
+/** A thread's reader: its buffers live as long as the thread. */
+export class TaskRunner {
+  readonly #reader = new BatchReader();
+  readonly #stat = new ScratchBuffer(1024);
+  readonly #plans = new Map<string, readonly Column[]>();
+
+  /** The rows of a RowsTask; for a ParentsTask, one int32 per pid, the parent or -1. */
+  run(task: ReadTask): Buffer {
+    if (task.type === "parents") {
+      const parents = readParents(task.pids, this.#stat, { procRoot: task.procRoot });
+      const out = Buffer.allocUnsafeSlow(parents.length * 4);
+      parents.forEach((ppid, i) => {
+        out.writeInt32LE(ppid ?? -1, i * 4);
+      });
+      return out;
+    }
+    return this.#reader.read(task.source, task.pids, this.#columnsOf(task), {
+      procRoot: task.procRoot,
+      pageSize: task.pageSize,
+      startLimits: task.startLimits === undefined ? undefined : new Map(task.startLimits),
+    });
+  }
+
+  /** The same array for the same column list, so the COPY writer's compiled plan is reused. */
+  #columnsOf(task: RowsTask): readonly Column[] {
+    const key = `${task.source}:${task.columns.map((c) => c.name).join(",")}`;
+    let columns = this.#plans.get(key);
+    if (columns === undefined) {
+      columns = task.columns;
+      this.#plans.set(key, columns);
+    }
+    return columns;
+  }
+}
+
+/** The parents from a ParentsTask's result. */
+export function parentsFrom(result: Buffer): (number | null)[] {
+  const parents: (number | null)[] = [];
+  for (let at = 0; at + 4 <= result.length; at += 4) {
+    const ppid = result.readInt32LE(at);
+    parents.push(ppid < 0 ? null : ppid);
+  }
+  return parents;
+}

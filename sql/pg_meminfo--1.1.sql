@@ -1,0 +1,172 @@
+/* pg_meminfo--1.1.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_meminfo" to load this file. \quit
+
+CREATE FUNCTION pg_meminfo_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION pg_meminfo_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER pg_meminfo_fdw
+  HANDLER pg_meminfo_fdw_handler
+  VALIDATOR pg_meminfo_fdw_validator;
+
+-- The sidecar's socket is derived from unix_socket_directories and port;
+-- ALTER SERVER pg_meminfo OPTIONS (ADD socket '...') points elsewhere.
+CREATE SERVER pg_meminfo FOREIGN DATA WRAPPER pg_meminfo_fdw;
+
+-- One row per memory mapping of each process of the cluster (/proc/PID/smaps).
+-- Sizes in kB as the kernel prints them; NULL where the kernel prints nothing.
+CREATE FOREIGN TABLE get_all_smaps (
+  pid integer,
+  start_address text,
+  end_address text,
+  permissions text,
+  byte_offset text,
+  dev_major text,
+  dev_minor text,
+  inode bigint,
+  sys_path text,
+  mem_size bigint,
+  kernel_page_size bigint,
+  mmu_page_size bigint,
+  rss bigint,
+  pss bigint,
+  pss_dirty bigint,
+  shared_clean bigint,
+  shared_dirty bigint,
+  private_clean bigint,
+  private_dirty bigint,
+  referenced bigint,
+  anonymous bigint,
+  ksm bigint,
+  lazy_free bigint,
+  anon_huge_pages bigint,
+  shmem_pmd_mapped bigint,
+  file_pmd_mapped bigint,
+  shared_huge_tlb bigint,
+  private_huge_tlb bigint,
+  swap bigint,
+  swap_pss bigint,
+  locked bigint,
+  thp_eligible integer,
+  vm_flags text
+) SERVER pg_meminfo OPTIONS (source 'smaps');
+
+-- One row per process of the cluster (/proc/PID/smaps_rollup): the sizes of
+-- all its mappings summed by the kernel.  mem_size is VmSize.
+CREATE FOREIGN TABLE smap_summary (
+  pid integer,
+  mem_size bigint,
+  rss bigint,
+  pss bigint,
+  pss_dirty bigint,
+  pss_anon bigint,
+  pss_file bigint,
+  pss_shmem bigint,
+  shared_clean bigint,
+  shared_dirty bigint,
+  private_clean bigint,
+  private_dirty bigint,
+  referenced bigint,
+  anonymous bigint,
+  ksm bigint,
+  lazy_free bigint,
+  anon_huge_pages bigint,
+  shmem_pmd_mapped bigint,
+  file_pmd_mapped bigint,
+  shared_huge_tlb bigint,
+  private_huge_tlb bigint,
+  swap bigint,
+  swap_pss bigint,
+  locked bigint
+) SERVER pg_meminfo OPTIONS (source 'summary');
+
+-- One row per process of the cluster and kind of memory it maps (see
+-- README.md, "Where the memory goes"), from /proc/PID/smaps, in bytes.
+-- uss_bytes is the part the kernel frees when the process exits.
+CREATE FOREIGN TABLE backend_memory_by_kind (
+  pid integer,
+  kind text,
+  mappings bigint,
+  rss_bytes bigint,
+  pss_bytes bigint,
+  private_bytes bigint,
+  uss_bytes bigint,
+  anon_bytes bigint,
+  swap_bytes bigint
+) SERVER pg_meminfo OPTIONS (source 'by_kind');
+
+-- The postmaster is the one process of the cluster pg_stat_activity does not
+-- list.
+CREATE FUNCTION @extschema@.pg_meminfo_postmaster_pid()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_meminfo_postmaster_pid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- One row per process: pg_stat_activity and its memory in bytes, all from
+-- one pass over /proc/PID/smaps.  ORDER BY uss_bytes DESC: who uses the most
+-- memory of their own.  WHERE pid = ... reads only that process.
+CREATE VIEW @extschema@.backend_memory AS
+SELECT k.pid,
+       coalesce(a.backend_type, 'postmaster') AS backend_type,
+       a.usename,
+       a.datname,
+       a.application_name,
+       a.state,
+       a.query_start,
+       a.query,
+       k.rss_bytes,
+       k.pss_bytes,
+       k.uss_bytes,
+       k.anon_bytes,
+       k.swap_bytes,
+       k.shared_buffers_bytes,
+       k.pss_shmem_bytes
+  FROM (SELECT pid,
+               sum(rss_bytes)::bigint AS rss_bytes,
+               sum(pss_bytes)::bigint AS pss_bytes,
+               sum(uss_bytes)::bigint AS uss_bytes,
+               sum(anon_bytes)::bigint AS anon_bytes,
+               sum(swap_bytes)::bigint AS swap_bytes,
+               coalesce(sum(rss_bytes) FILTER (WHERE kind = 'shared_buffers'), 0)::bigint
+                 AS shared_buffers_bytes,
+               coalesce(sum(pss_bytes) FILTER (WHERE kind IN ('shared_buffers', 'dynamic_shared_memory')), 0)::bigint
+                 AS pss_shmem_bytes
+          FROM @extschema@.backend_memory_by_kind
+         GROUP BY pid) k
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = k.pid
+ WHERE a.pid IS NOT NULL OR k.pid = @extschema@.pg_meminfo_postmaster_pid();
+
+-- One row: what the whole cluster costs the host, and its biggest consumer.
+CREATE VIEW cluster_memory AS
+SELECT count(*) AS processes,
+       sum(pss_bytes)::bigint AS total_pss_bytes,
+       sum(uss_bytes)::bigint AS total_uss_bytes,
+       sum(rss_bytes)::bigint AS total_rss_bytes,
+       pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_memory_size')) AS shared_memory_size_bytes,
+       (array_agg(pid ORDER BY uss_bytes DESC, pid))[1] AS top_pid,
+       (array_agg(backend_type ORDER BY uss_bytes DESC, pid))[1] AS top_backend_type,
+       max(uss_bytes) AS top_uss_bytes
+  FROM @extschema@.backend_memory;
+
+-- The original API.  A STABLE single-SELECT SQL function is inlined by the
+-- planner, so "FROM get_all_smaps() WHERE pid = ..." is pushed down too.
+CREATE FUNCTION get_all_smaps()
+RETURNS SETOF @extschema@.get_all_smaps
+LANGUAGE sql STABLE
+ROWS 30000
+AS 'SELECT * FROM @extschema@.get_all_smaps';
+
+REVOKE ALL ON @extschema@.get_all_smaps, @extschema@.smap_summary,
+  @extschema@.backend_memory_by_kind, @extschema@.backend_memory, @extschema@.cluster_memory FROM PUBLIC;
+GRANT SELECT ON @extschema@.get_all_smaps, @extschema@.smap_summary,
+  @extschema@.backend_memory_by_kind, @extschema@.backend_memory, @extschema@.cluster_memory TO pg_read_all_stats;
+REVOKE ALL ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() TO pg_read_all_stats;
