@@ -24,6 +24,7 @@
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
+#include "commands/explain_state.h"
 #endif
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -194,6 +195,9 @@ meminfoGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+#if PG_VERSION_NUM >= 180000
+									 0, /* disabled_nodes */
+#endif
 									 startup_cost, total_cost,
 									 NIL, NULL, NULL,
 #if PG_VERSION_NUM >= 170000
