@@ -21,9 +21,10 @@
 
 /*
  * Inactivity timeout when the server has no "timeout" option, in ms: the
- * longest the sidecar may stay silent.  Reading every process of a large
- * cluster takes well under a second; 10 s tells a stopped sidecar from a
- * busy one without leaving a query hanging for long.
+ * longest the sidecar may stay silent, not the length of the scan.  The
+ * sidecar streams rows as it reads them, so a busy one is never silent for
+ * long; 10 s tells a stopped sidecar from a busy one without leaving a
+ * query hanging for long.
  */
 #define MEMINFO_DEFAULT_TIMEOUT_MS 10000
 
