@@ -62,8 +62,7 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 /*
  * Costs.  Starting a scan means a connection, a request and the sidecar
  * opening /proc files: SIDECAR_STARTUP_COST, about ten sequential page
- * reads.
- * Each row is read from /proc by the sidecar, sent as text and parsed by
+ * reads.  Each row is read from /proc by the sidecar, sent as text and parsed by
  * COPY's input functions, roughly SIDECAR_ROW_COST_FACTOR times the work of
  * a heap tuple (cpu_tuple_cost).
  */
@@ -110,7 +109,10 @@ sidecar_request_error_callback(void *arg)
 	errcontext("sidecar request: GET %s", (const char *) arg);
 }
 
-/* Push sidecar_request_error_callback for target onto the error context stack. */
+/*
+ * Push sidecar_request_error_callback for target onto the error context
+ * stack; the caller pops it by restoring callback->previous.
+ */
 static void
 push_request_context(ErrorContextCallback *callback, const char *target)
 {
