@@ -62,9 +62,9 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 /*
  * Costs.  Starting a scan means a connection, a request and the sidecar
  * opening /proc files: SIDECAR_STARTUP_COST, about ten sequential page
- * reads.  Each row is read from /proc by the sidecar, sent as text and parsed by
- * COPY's input functions, roughly SIDECAR_ROW_COST_FACTOR times the work of
- * a heap tuple (cpu_tuple_cost).
+ * reads.  Each row is read from /proc by the sidecar, sent as text and
+ * parsed by COPY's input functions: roughly SIDECAR_ROW_COST_FACTOR times
+ * the work of a heap tuple (cpu_tuple_cost).
  */
 #define SIDECAR_STARTUP_COST	10.0
 #define SIDECAR_ROW_COST_FACTOR 10.0
