@@ -37,13 +37,14 @@
 
 PG_FUNCTION_INFO_V1(pg_meminfo_fdw_validator);
 
-/* A valid option and the catalog it may appear in. */
+/* A valid option and the catalog of the objects it may be set on. */
 struct MeminfoOption
 {
-	const char *optname;
+	const char *optname;		/* option name */
 	Oid			optcontext;		/* ForeignServerRelationId, ... */
 };
 
+/* Every valid option; the NULL entry ends the table. */
 static const struct MeminfoOption valid_options[] = {
 	{"socket", ForeignServerRelationId},
 	{"timeout", ForeignServerRelationId},
@@ -52,6 +53,7 @@ static const struct MeminfoOption valid_options[] = {
 	{NULL, InvalidOid}
 };
 
+/* Is "name" an option that objects of catalog "context" may have? */
 static bool
 is_valid_option(const char *name, Oid context)
 {
@@ -63,6 +65,10 @@ is_valid_option(const char *name, Oid context)
 	return false;
 }
 
+/*
+ * Raise the error for option "name", which objects of catalog "context" may
+ * not have, with a hint listing those they may.
+ */
 static void
 report_invalid_option(const char *name, Oid context)
 {
@@ -82,6 +88,7 @@ report_invalid_option(const char *name, Oid context)
 			 : errhint("There are no valid options in this context.")));
 }
 
+/* The kind named by a "kind" option; an unknown one is an error. */
 static MeminfoKind
 parse_kind(const char *value)
 {
@@ -98,6 +105,17 @@ parse_kind(const char *value)
 	return MEMINFO_KIND_SMAPS;	/* keep compiler quiet */
 }
 
+/*
+ * The longest "timeout" accepted, in seconds: one day.  A wait that long is
+ * a mistake, and a day in ms still fits an int.
+ */
+#define MAX_TIMEOUT_SECONDS 86400
+
+/*
+ * The "timeout" option, a number of seconds that may have a fraction, in
+ * ms, rounded up and at least 1.  Anything else, or a value out of
+ * (0, MAX_TIMEOUT_SECONDS], is an error.
+ */
 static int
 parse_timeout_ms(const char *value)
 {
@@ -107,7 +125,7 @@ parse_timeout_ms(const char *value)
 	errno = 0;
 	seconds = strtod(value, &end);
 	if (errno != 0 || end == value || *end != '\0' || isnan(seconds) ||
-		seconds <= 0 || seconds > 86400)
+		seconds <= 0 || seconds > MAX_TIMEOUT_SECONDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"timeout\": \"%s\"", value),
@@ -115,9 +133,17 @@ parse_timeout_ms(const char *value)
 	return Max(1, (int) ceil(seconds * 1000));
 }
 
-/* Largest accepted max_response_size: 1TB. */
+/*
+ * Largest accepted max_response_size: 1TB, far beyond the memory maps of any
+ * cluster, so a typo in the unit is caught rather than obeyed.
+ */
 #define MAX_RESPONSE_SIZE_LIMIT (INT64CONST(1) << 40)
 
+/*
+ * The "max_response_size" option in bytes: a number, with or without one
+ * of the memory units of GUCs (B, kB, MB, GB, TB).  Anything else, or a
+ * value out of [1, MAX_RESPONSE_SIZE_LIMIT], is an error.
+ */
 static int64
 parse_max_response_size(const char *value)
 {
@@ -133,6 +159,11 @@ parse_max_response_size(const char *value)
 	return (int64) floor(bytes);
 }
 
+/*
+ * Check a "socket" option: an absolute path that fits a Unix socket
+ * address.  Raises an error otherwise; whether anything listens there is
+ * only known at connect time.
+ */
 static void
 check_socket_path(const char *value)
 {
@@ -209,8 +240,9 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 }
 
 /*
- * The default socket path, derived from the cluster's own settings exactly
- * as the sidecar derives it.
+ * The default socket path, palloc'd, derived from the cluster's own
+ * settings exactly as the sidecar derives it (docs/protocol.md, "Where the
+ * socket is").  An empty unix_socket_directories is an error.
  */
 static char *
 default_socket_path(void)
@@ -234,6 +266,7 @@ default_socket_path(void)
 	return path;
 }
 
+/* The path of the sidecar resource that serves a kind of table. */
 const char *
 meminfo_kind_path(MeminfoKind kind)
 {
@@ -249,7 +282,11 @@ meminfo_kind_path(MeminfoKind kind)
 	return "/v1/smaps";			/* keep compiler quiet */
 }
 
-/* Resolve the options of a foreign table and its server. */
+/*
+ * Resolve the options of a foreign table and its server into *opts, with
+ * the defaults for those not set.  The validator has checked them when
+ * they were set; the catalogs keep them as text, so they are parsed here.
+ */
 void
 meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
 {

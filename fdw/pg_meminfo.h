@@ -13,13 +13,26 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 
-/* Most pids sent to the sidecar; a longer list is filtered locally instead. */
+/*
+ * Most pids sent to the sidecar, the most its "pid" parameter accepts
+ * (docs/protocol.md); a longer list is filtered locally instead.
+ */
 #define MEMINFO_MAX_PUSHED_PIDS 1000
 
-/* Inactivity timeout when the server has no "timeout" option, in ms. */
+/*
+ * Inactivity timeout when the server has no "timeout" option, in ms: the
+ * longest the sidecar may stay silent, not the length of the scan.  The
+ * sidecar streams rows as it reads them, so a busy one is never silent for
+ * long; 10 s tells a stopped sidecar from a busy one without leaving a
+ * query hanging for long.
+ */
 #define MEMINFO_DEFAULT_TIMEOUT_MS 10000
 
-/* Most bytes of rows per scan when the server has no "max_response_size". */
+/*
+ * Most bytes of rows per scan when the server has no "max_response_size":
+ * 1GB, far more than the smaps of thousands of backends, so only a runaway
+ * response hits it.
+ */
 #define MEMINFO_DEFAULT_MAX_RESPONSE_SIZE (INT64CONST(1) << 30)
 
 /*

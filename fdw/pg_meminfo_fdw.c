@@ -24,6 +24,7 @@
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
+#include "commands/explain_state.h"
 #endif
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -46,10 +47,27 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 
-/* Rough row counts for the planner. */
-#define EST_PROCESSES			100 /* processes of a cluster */
-#define EST_MAPPINGS_PER_PROC	300 /* mappings of one backend */
-#define EST_KINDS_PER_PROC		8	/* kinds of memory of one backend */
+/*
+ * Rough row counts for the planner; the sidecar cannot be asked while
+ * planning (plain EXPLAIN must not need it), and the numbers only have to
+ * be of the right order for join planning.
+ */
+#define EST_PROCESSES			100 /* processes of a cluster: backends and
+									 * auxiliary processes */
+#define EST_PIDS_IN_LIST		10	/* processes named by "pid IN (...)" */
+#define EST_MAPPINGS_PER_PROC	300 /* lines of a backend's smaps */
+#define EST_KINDS_PER_PROC		8	/* kinds of memory of one backend that
+									 * have mappings (of the nine there are) */
+
+/*
+ * Costs.  Starting a scan means a connection, a request and the sidecar
+ * opening /proc files: SIDECAR_STARTUP_COST, about ten sequential page
+ * reads.  Each row is read from /proc by the sidecar, sent as text and
+ * parsed by COPY's input functions: roughly SIDECAR_ROW_COST_FACTOR times
+ * the work of a heap tuple (cpu_tuple_cost).
+ */
+#define SIDECAR_STARTUP_COST	10.0
+#define SIDECAR_ROW_COST_FACTOR 10.0
 
 /* Planner state, kept in baserel->fdw_private between planning callbacks. */
 typedef struct MeminfoPlanState
@@ -72,16 +90,44 @@ typedef struct MeminfoScanState
 	SidecarConn *conn;			/* the open connection, in request_cxt */
 	CopyFromState cstate;		/* COPY parser reading the response */
 	bool		after_backslash;	/* the body so far ends in an escaping '\\' */
+	char	   *target;			/* request target of the current scan, in
+								 * request_cxt, for the error context */
 } MeminfoScanState;
 
 /* COPY's data source callback has no argument: the scan it reads for. */
 static MeminfoScanState *copy_source_scan = NULL;
 
 /*
- * COPY's data source: the response body.  COPY ends its input at an
- * unescaped "\." and ignores the rest; the sidecar escapes every backslash
- * and never sends one, so one here means a corrupt response, whose rows
- * after it must not vanish without an error.
+ * Error context callback, pushed while a scan talks to the sidecar: every
+ * error then says which request it came from, as postgres_fdw's say which
+ * remote SQL command.  arg is the request target, which holds no secret
+ * (the signature is in the headers).
+ */
+static void
+sidecar_request_error_callback(void *arg)
+{
+	errcontext("sidecar request: GET %s", (const char *) arg);
+}
+
+/*
+ * Push sidecar_request_error_callback for target onto the error context
+ * stack; the caller pops it by restoring callback->previous.
+ */
+static void
+push_request_context(ErrorContextCallback *callback, const char *target)
+{
+	callback->callback = sidecar_request_error_callback;
+	callback->arg = (void *) target;
+	callback->previous = error_context_stack;
+	error_context_stack = callback;
+}
+
+/*
+ * COPY's data source: copies up to maxread bytes of the response body to
+ * outbuf, at least minread unless the body ends; returns 0 only at its end.
+ * COPY ends its input at an unescaped "\." and ignores the rest; the
+ * sidecar escapes every backslash and never sends one, so one here means a
+ * corrupt response, whose rows after it must not vanish without an error.
  */
 static int
 copy_source(void *outbuf, int minread, int maxread)
@@ -106,6 +152,7 @@ copy_source(void *outbuf, int minread, int maxread)
  * Planning
  */
 
+/* The attribute number of column "name", or InvalidAttrNumber if none. */
 static AttrNumber
 find_column(TupleDesc tupdesc, const char *name)
 {
@@ -155,6 +202,13 @@ needed_columns(RelOptInfo *baserel, TupleDesc tupdesc)
 	return columns;
 }
 
+/*
+ * meminfoGetForeignRelSize
+ *		Estimate the number of rows of the scan, and decide what to ask the
+ *		sidecar for: the columns the query needs and a pid clause to push.
+ *		Both are kept in baserel->fdw_private for GetForeignPlan.  Reads
+ *		only catalogs, never the sidecar.
+ */
 static void
 meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
@@ -178,22 +232,31 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	else if (IsA(plan->pid_clause, OpExpr))
 		processes = 1;
 	else
-		processes = 10;
+		processes = EST_PIDS_IN_LIST;
 	baserel->rows = processes *
 		(plan->kind == MEMINFO_KIND_SMAPS ? EST_MAPPINGS_PER_PROC :
 		 plan->kind == MEMINFO_KIND_BY_KIND ? EST_KINDS_PER_PROC : 1);
 	baserel->fdw_private = plan;
 }
 
+/*
+ * meminfoGetForeignPaths
+ *		Add the one access path there is: a scan of everything the request
+ *		returns, unordered and unparameterized.
+ */
 static void
 meminfoGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					   Oid foreigntableid)
 {
-	Cost		startup_cost = 10;
-	Cost		total_cost = startup_cost + baserel->rows * cpu_tuple_cost * 10;
+	Cost		startup_cost = SIDECAR_STARTUP_COST;
+	Cost		total_cost = startup_cost +
+		baserel->rows * cpu_tuple_cost * SIDECAR_ROW_COST_FACTOR;
 
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+#if PG_VERSION_NUM >= 180000
+									 0, /* disabled_nodes */
+#endif
 									 startup_cost, total_cost,
 									 NIL, NULL, NULL,
 #if PG_VERSION_NUM >= 170000
@@ -203,9 +266,12 @@ meminfoGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
- * Every restriction stays in the plan's qual for a local recheck; the pushed
- * pid clause also goes to fdw_exprs, so setrefs fixes it up and the executor
- * can evaluate its value side.
+ * meminfoGetForeignPlan
+ *		Make the ForeignScan plan node.  Every restriction stays in the
+ *		plan's qual for a local recheck; the pushed pid clause also goes to
+ *		fdw_exprs, so setrefs fixes it up and the executor can evaluate its
+ *		value side.  fdw_private is a one-element list: the List of column
+ *		names to ask for.
  */
 static ForeignScan *
 meminfoGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -225,6 +291,13 @@ meminfoGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
  * Execution
  */
 
+/*
+ * meminfoBeginForeignScan
+ *		Set up the executor state of a scan.  Nothing is sent yet: the
+ *		request goes out on the first IterateForeignScan, when parameters of
+ *		the pid clause have their values.  Under plain EXPLAIN the state is
+ *		left NULL and nothing else is done.
+ */
 static void
 meminfoBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -262,6 +335,10 @@ append_query_value(StringInfo buf, const char *s)
 	}
 }
 
+/*
+ * The request target for this scan, palloc'd in the current memory context:
+ * "/v1/<kind>?columns=a,b" and, when pids is not NIL, "&pid=1,2".
+ */
 static char *
 request_target(MeminfoScanState *state, List *pids)
 {
@@ -282,6 +359,11 @@ request_target(MeminfoScanState *state, List *pids)
 	return target.data;
 }
 
+/*
+ * Raise an error unless the current role has the privileges of
+ * pg_read_all_stats, whatever grants the table has: memory maps show what
+ * other sessions run.
+ */
 static void
 check_privileges(void)
 {
@@ -297,9 +379,11 @@ check_privileges(void)
 }
 
 /*
- * Send the request for this (re)scan and set COPY up to read the answer.
- * The privilege check comes first, so a role that may not see the rows never
- * reaches the sidecar.
+ * Send the request for this (re)scan and set COPY up to read the answer,
+ * or set state->exhausted when the pid clause matches no row and nothing
+ * need be asked.  The privilege check comes first, so a role that may not
+ * see the rows never reaches the sidecar.  The connection and COPY state
+ * live in request_cxt, whose reset closes the connection.
  */
 static void
 start_request(ForeignScanState *node, MeminfoScanState *state)
@@ -307,6 +391,7 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 	List	   *pids = NIL;
 	bool		no_rows = false;
 	MemoryContext oldcxt;
+	ErrorContextCallback errcallback;
 
 	check_privileges();
 	state->started = true;
@@ -322,21 +407,33 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 
 	oldcxt = MemoryContextSwitchTo(state->request_cxt);
 	state->after_backslash = false;
+	state->target = request_target(state, pids);
+	push_request_context(&errcallback, state->target);
+
 	state->conn = sidecar_open(state->opts.socket_path, state->opts.timeout_ms);
 	sidecar_limit_body(state->conn, state->opts.max_response_size);
-	sidecar_request(state->conn, request_target(state, pids));
+	sidecar_request(state->conn, state->target);
 	state->cstate = BeginCopyFrom(NULL, node->ss.ss_currentRelation, NULL,
 								  NULL, false, copy_source, state->columns,
 								  list_make2(makeDefElem("format", (Node *) makeString("text"), -1),
 											 makeDefElem("encoding", (Node *) makeString("UTF8"), -1)));
+
+	error_context_stack = errcallback.previous;
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * meminfoIterateForeignScan
+ *		Return the next row in the scan tuple slot, or an empty slot at the
+ *		end.  The first call of a (re)scan sends the request.  Each row is
+ *		read and parsed by COPY in the per-tuple memory the executor resets.
+ */
 static TupleTableSlot *
 meminfoIterateForeignScan(ForeignScanState *node)
 {
 	MeminfoScanState *state = (MeminfoScanState *) node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ErrorContextCallback request_errcallback;
 	ErrorContextCallback errcallback;
 	bool		found;
 
@@ -346,7 +443,11 @@ meminfoIterateForeignScan(ForeignScanState *node)
 	if (state->exhausted)
 		return slot;
 
-	/* COPY's own callback names the table, line and column of a bad row. */
+	/*
+	 * Errors while reading say which request; COPY's own callback, inside
+	 * it, names the table, line and column of a bad row.
+	 */
+	push_request_context(&request_errcallback, state->target);
 	errcallback.callback = CopyFromErrorCallback;
 	errcallback.arg = (void *) state->cstate;
 	errcallback.previous = error_context_stack;
@@ -356,7 +457,7 @@ meminfoIterateForeignScan(ForeignScanState *node)
 	found = NextCopyFrom(state->cstate, node->ss.ps.ps_ExprContext,
 						 slot->tts_values, slot->tts_isnull);
 
-	error_context_stack = errcallback.previous;
+	error_context_stack = request_errcallback.previous;
 
 	if (found)
 		ExecStoreVirtualTuple(slot);
@@ -365,7 +466,10 @@ meminfoIterateForeignScan(ForeignScanState *node)
 	return slot;
 }
 
-/* Drop the connection and COPY state of the current request, if any. */
+/*
+ * Drop the connection and COPY state of the current request, if any; the
+ * reset of request_cxt closes the socket.
+ */
 static void
 end_request(MeminfoScanState *state)
 {
@@ -376,6 +480,12 @@ end_request(MeminfoScanState *state)
 	MemoryContextReset(state->request_cxt);
 }
 
+/*
+ * meminfoReScanForeignScan
+ *		Restart the scan: the current request is dropped and the next
+ *		IterateForeignScan sends a new one, with the pid clause evaluated
+ *		again (its parameters may have changed).
+ */
 static void
 meminfoReScanForeignScan(ForeignScanState *node)
 {
@@ -386,19 +496,28 @@ meminfoReScanForeignScan(ForeignScanState *node)
 	state->exhausted = false;
 }
 
+/*
+ * meminfoEndForeignScan
+ *		End the scan and release its connection and memory.  The state is
+ *		NULL under plain EXPLAIN.
+ */
 static void
 meminfoEndForeignScan(ForeignScanState *node)
 {
 	MeminfoScanState *state = (MeminfoScanState *) node->fdw_state;
 
-	/* NULL under EXPLAIN without ANALYZE. */
 	if (state == NULL)
 		return;
 	end_request(state);
 	MemoryContextDelete(state->request_cxt);
 }
 
-/* EXPLAIN VERBOSE shows what is asked of the sidecar. */
+/*
+ * meminfoExplainForeignScan
+ *		Under EXPLAIN VERBOSE, show what is asked of the sidecar: the path,
+ *		the columns and the pushed pid filter.  Works without the sidecar and
+ *		with a NULL fdw_state.
+ */
 static void
 meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
@@ -429,6 +548,10 @@ meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 }
 
+/*
+ * Foreign-data wrapper handler: returns the FdwRoutine with the callbacks
+ * above.  Only scans are supported; the tables are read-only.
+ */
 Datum
 pg_meminfo_fdw_handler(PG_FUNCTION_ARGS)
 {

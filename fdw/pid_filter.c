@@ -95,7 +95,11 @@ meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,
 	return NULL;
 }
 
-/* Prepare the value side of a pushed clause for evaluation. */
+/*
+ * Prepare the value side of a pushed clause (as fixed up by setrefs) for
+ * evaluation in ps, and set *is_array when it yields an int4[] rather than
+ * one int4.
+ */
 ExprState *
 meminfo_init_pid_expr(Expr *clause, PlanState *ps, bool *is_array)
 {
@@ -116,6 +120,7 @@ meminfo_init_pid_expr(Expr *clause, PlanState *ps, bool *is_array)
 	return ExecInitExpr((Expr *) value, ps);
 }
 
+/* list_sort comparator: orders int list cells ascending. */
 static int
 compare_pids(const ListCell *a, const ListCell *b)
 {

@@ -27,21 +27,33 @@
 
 #include "pg_meminfo.h"
 
-/* The secret is 64 hex digits; anything much longer is not ours. */
+/*
+ * The sidecar writes 64 hex digits (see docs/protocol.md); a file of more
+ * than MAX_SECRET_BYTES is not its secret, and one of fewer than
+ * MIN_SECRET_BYTES (128 bits of hex) is too weak a key to be one.
+ */
 #define MAX_SECRET_BYTES 256
+#define MIN_SECRET_BYTES 32
 
-static void
-secret_error(const char *path, const char *why)
+/* Random bytes of a nonce: 128 bits, sent as 32 hex digits. */
+#define NONCE_BYTES 16
+
+/*
+ * errhint() for a secret file that cannot be used, for use inside
+ * ereport(): the sidecar makes the file, so it is the sidecar to start.
+ */
+static int
+errhint_start_sidecar(void)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-			 errmsg("could not use pg_meminfo sidecar secret \"%s\": %s", path, why),
-			 errhint("The sidecar creates this file when it starts; start it as the operating system user that runs PostgreSQL.")));
+	return errhint("The sidecar creates this file when it starts; start it as the operating system user that runs PostgreSQL: \"pg-meminfo sidecar\".");
 }
 
 /*
- * Read the secret, refusing a file that is not a regular file owned by us
- * and closed to everyone else: a secret others can read proves nothing.
+ * Read the secret at path into a palloc'd, NUL-terminated string and set
+ * *len to its length, trailing newline removed.  A file that is not a
+ * regular file owned by our OS user and closed to everyone else is refused:
+ * a secret others can read proves nothing.  Every failure is an error; the
+ * descriptor is closed before any is raised.
  */
 static char *
 read_secret(const char *path, int *len)
@@ -50,34 +62,58 @@ read_secret(const char *path, int *len)
 	struct stat st;
 	char	   *secret = palloc(MAX_SECRET_BYTES + 1);
 	ssize_t		n;
+	int			save_errno;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not open pg_meminfo sidecar secret \"%s\": %m", path),
-				 errhint("The sidecar creates this file when it starts; start it as the operating system user that runs PostgreSQL: \"pg-meminfo sidecar\".")));
+				 errhint_start_sidecar()));
 	if (fstat(fd, &st) < 0)
 	{
+		save_errno = errno;
 		close(fd);
-		secret_error(path, "cannot stat it");
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not stat pg_meminfo sidecar secret \"%s\": %m", path),
+				 errhint_start_sidecar()));
 	}
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
 	{
 		close(fd);
-		secret_error(path, "it must be a regular file owned by the server's operating system user with mode 0600");
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("refusing pg_meminfo sidecar secret \"%s\"", path),
+				 errdetail("It must be a regular file owned by the server's operating system user, with mode 0600."),
+				 errhint_start_sidecar()));
 	}
+	/* One byte more than allowed, to tell a file that is too long. */
 	n = read(fd, secret, MAX_SECRET_BYTES + 1);
+	save_errno = errno;
 	close(fd);
+	errno = save_errno;
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not read pg_meminfo sidecar secret \"%s\": %m", path),
+				 errhint_start_sidecar()));
 	while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == '\r'))
 		n--;
-	if (n < 32 || n > MAX_SECRET_BYTES)
-		secret_error(path, "it does not hold a secret");
+	if (n < MIN_SECRET_BYTES || n > MAX_SECRET_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("pg_meminfo sidecar secret \"%s\" does not hold a secret", path),
+				 errdetail("A secret is from %d to %d bytes long, not counting a final newline.",
+						   MIN_SECRET_BYTES, MAX_SECRET_BYTES),
+				 errhint_start_sidecar()));
 	secret[n] = '\0';
 	*len = (int) n;
 	return secret;
 }
 
+/* Append len bytes to buf as lower-case hex digits, two per byte. */
 static void
 append_hex(StringInfo buf, const uint8 *bytes, int len)
 {
@@ -96,7 +132,7 @@ sidecar_sign_request(StringInfo req, const char *secret_path,
 {
 	int			secret_len;
 	char	   *secret = read_secret(secret_path, &secret_len);
-	uint8		nonce[16];
+	uint8		nonce[NONCE_BYTES];
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];
 	StringInfoData nonce_hex;
 	StringInfoData text;
@@ -116,14 +152,18 @@ sidecar_sign_request(StringInfo req, const char *secret_path,
 					 target, role, MyProcPid, now, nonce_hex.data);
 
 	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, (uint8 *) secret, secret_len) < 0 ||
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while signing the request to the pg_meminfo sidecar.")));
+	if (pg_hmac_init(ctx, (uint8 *) secret, secret_len) < 0 ||
 		pg_hmac_update(ctx, (uint8 *) text.data, text.len) < 0 ||
 		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not sign the request to the pg_meminfo sidecar: %s",
-						ctx ? pg_hmac_error(ctx) : "out of memory")));
+						pg_hmac_error(ctx))));
 	pg_hmac_free(ctx);
 	explicit_bzero(secret, secret_len);
 

@@ -37,13 +37,51 @@
 
 #include "pg_meminfo.h"
 
-/* Bytes read from the socket at a time, and the most a header may take. */
+/*
+ * Size of the receive buffer: the most read from the socket at once, and so
+ * the longest line of the response head or of a chunk header that can be
+ * held.  64kB is a few kernel socket buffers' worth: large enough that a
+ * big response costs few recv() calls, small enough to allocate per scan.
+ */
 #define RECV_BUFFER_SIZE	65536
+
+/*
+ * The most bytes the status line and header fields of a response, or its
+ * trailer, may take.  The sidecar sends a few hundred; 16kB is the limit
+ * many HTTP servers apply, and leaves room in RECV_BUFFER_SIZE to find the
+ * end of the head.
+ */
 #define MAX_HEADER_BYTES	16384
-/* The most of an error response that is read and reported. */
+
+/*
+ * The most of an error response's body that is read.  A report is a small
+ * JSON object; a body this large is not one, and is reported as unreadable
+ * rather than parsed.
+ */
 #define MAX_ERROR_BODY		65536
-/* The longest chunk-size line accepted (size, extensions, CRLF). */
+
+/*
+ * The longest chunk-size line accepted, without its CRLF: up to 12 hex
+ * digits (see MAX_CHUNK_SIZE_DIGITS) and any chunk extensions, which the
+ * sidecar does not send and which are skipped.
+ */
 #define MAX_CHUNK_LINE		1024
+
+/*
+ * The most hex digits of a chunk size.  12 digits are up to 2^48 - 1 bytes,
+ * far more than any max_response_size, and cannot overflow an int64.
+ */
+#define MAX_CHUNK_SIZE_DIGITS	12
+
+/*
+ * How long to sleep, in ms, before retrying a connect() that failed with
+ * EAGAIN because the sidecar's listen backlog is full: long enough not to
+ * spin, short enough to add nothing a user would notice.
+ */
+#define CONNECT_RETRY_MS	10
+
+/* Bytes of an error response read at a time. */
+#define ERROR_READ_CHUNK	8192
 
 /* Where the body decoder is. */
 typedef enum BodyState
@@ -72,14 +110,45 @@ struct SidecarConn
 	MemoryContextCallback close_cb; /* closes fd when the context goes */
 };
 
+#if PG_VERSION_NUM >= 170000
+/* The id of wait event "PgMeminfoSidecar"; 0 until first needed. */
+static uint32 sidecar_wait_event_id = 0;
+#endif
+
 static void sidecar_close(SidecarConn *conn);
 
+/*
+ * Wait event to report while waiting for the sidecar.  On PostgreSQL 17 and
+ * later it is "PgMeminfoSidecar" in pg_stat_activity.wait_event, allocated
+ * in shared memory on first use and cached for the life of the backend;
+ * before 17 it is the generic "Extension".
+ */
+static uint32
+sidecar_wait_event(void)
+{
+#if PG_VERSION_NUM >= 170000
+	if (sidecar_wait_event_id == 0)
+		sidecar_wait_event_id = WaitEventExtensionNew("PgMeminfoSidecar");
+	return sidecar_wait_event_id;
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
+/*
+ * Memory-context reset callback: closes the connection when the context it
+ * was opened in goes away, whether the scan ended or failed.
+ */
 static void
 sidecar_close_callback(void *arg)
 {
 	sidecar_close((SidecarConn *) arg);
 }
 
+/*
+ * Close the socket and give back its external-FD slot.  Safe to call more
+ * than once: a closed connection is left alone.
+ */
 static void
 sidecar_close(SidecarConn *conn)
 {
@@ -92,8 +161,11 @@ sidecar_close(SidecarConn *conn)
 }
 
 /*
- * Wait until the socket is ready for "event", honouring interrupts, or fail
- * once the sidecar has said nothing for timeout_ms.
+ * Wait until the socket is ready for "event" (WL_SOCKET_READABLE or
+ * WL_SOCKET_WRITEABLE).  Returns once it is; raises an error once
+ * timeout_ms have passed without it.  Query cancel and statement_timeout
+ * are served while waiting (CHECK_FOR_INTERRUPTS may not return), and the
+ * backend exits if the postmaster dies.
  */
 static void
 wait_for_socket(SidecarConn *conn, int event)
@@ -119,7 +191,7 @@ wait_for_socket(SidecarConn *conn, int event)
 		rc = WaitLatchOrSocket(MyLatch,
 							   WL_LATCH_SET | event | WL_TIMEOUT |
 							   WL_EXIT_ON_PM_DEATH,
-							   conn->fd, timeout, PG_WAIT_EXTENSION);
+							   conn->fd, timeout, sidecar_wait_event());
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -130,6 +202,7 @@ wait_for_socket(SidecarConn *conn, int event)
 	}
 }
 
+/* Raise the error for a failed connect(); errno must still be its. */
 static void
 report_connect_failure(const char *socket_path)
 {
@@ -203,7 +276,7 @@ sidecar_open(const char *socket_path, int timeout_ms)
 		if (errno != EAGAIN || GetCurrentTimestamp() >= deadline)
 			report_connect_failure(socket_path);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
+						 CONNECT_RETRY_MS, sidecar_wait_event());
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -225,6 +298,10 @@ sidecar_open(const char *socket_path, int timeout_ms)
 	return conn;
 }
 
+/*
+ * Send all len bytes of data, waiting while the socket's buffer is full.
+ * Returns when everything is sent; any failure is an error.
+ */
 static void
 send_all(SidecarConn *conn, const char *data, size_t len)
 {
@@ -302,18 +379,21 @@ fill_buffer(SidecarConn *conn)
 	}
 }
 
-static void
-protocol_error(const char *what)
+/*
+ * errhint() for a response that breaks the protocol, for use inside
+ * ereport(): the likely cause is a sidecar of another release.
+ */
+static int
+errhint_same_release(void)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("malformed response from pg_meminfo sidecar: %s", what),
-			 errhint("Make sure the sidecar and the extension come from the same release.")));
+	return errhint("Make sure the sidecar and the extension come from the same release.");
 }
 
 /*
- * Find the end of the line starting at the buffer's first unconsumed byte;
- * returns its length without CRLF, or -1 when the line is not complete yet.
+ * Find the end of the line starting at the buffer's first unconsumed byte.
+ * Returns its length without CRLF, or -1 when the line is not complete yet;
+ * consumes nothing.  A line longer than max_len, or ended by a bare LF, is
+ * an error.
  */
 static int
 buffered_line(SidecarConn *conn, int max_len)
@@ -322,20 +402,28 @@ buffered_line(SidecarConn *conn, int max_len)
 	int			avail = conn->buf_end - conn->buf_start;
 	char	   *nl = memchr(start, '\n', avail);
 
+	if (nl != NULL && (nl == start || nl[-1] != '\r'))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from pg_meminfo sidecar: line not ended by CRLF"),
+				 errhint_same_release()));
+	/* An incomplete line already longer than max_len can only grow. */
+	if ((nl != NULL ? nl - start - 1 : avail) > max_len)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from pg_meminfo sidecar: line too long"),
+				 errhint_same_release()));
 	if (nl == NULL)
-	{
-		if (avail > max_len)
-			protocol_error("line too long");
 		return -1;
-	}
-	if (nl == start || nl[-1] != '\r')
-		protocol_error("line not ended by CRLF");
-	if (nl - start - 1 > max_len)
-		protocol_error("line too long");
 	return (int) (nl - start - 1);
 }
 
-/* Parse "HTTP/1.x NNN reason" and the header fields that matter to us. */
+/*
+ * Read the response head: the status line "HTTP/1.x NNN reason" and the
+ * header fields, up to the empty line.  Sets conn->status and the body
+ * decoder (chunked, or Content-Length bytes); other fields are ignored.
+ * Anything malformed, or a head over MAX_HEADER_BYTES, is an error.
+ */
 static void
 read_response_head(SidecarConn *conn)
 {
@@ -355,7 +443,10 @@ read_response_head(SidecarConn *conn)
 		if (end != NULL)
 			break;
 		if (avail > MAX_HEADER_BYTES)
-			protocol_error("response header too large");
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from pg_meminfo sidecar: response header too large"),
+					 errhint_same_release()));
 		fill_buffer(conn);
 	}
 	head = pnstrdup(conn->buf + conn->buf_start, end - (conn->buf + conn->buf_start));
@@ -369,7 +460,10 @@ read_response_head(SidecarConn *conn)
 		line[8] != ' ' || !isdigit((unsigned char) line[9]) ||
 		!isdigit((unsigned char) line[10]) || !isdigit((unsigned char) line[11]) ||
 		(line[12] != ' ' && line[12] != '\0'))
-		protocol_error("bad status line");
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from pg_meminfo sidecar: bad status line"),
+				 errhint_same_release()));
 	conn->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 
 	while (next)
@@ -383,7 +477,10 @@ read_response_head(SidecarConn *conn)
 			*next = '\0';
 		colon = strchr(line, ':');
 		if (colon == NULL)
-			protocol_error("bad header line");
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from pg_meminfo sidecar: bad header line"),
+					 errhint_same_release()));
 		*colon = '\0';
 		value = colon + 1;
 		while (*value == ' ' || *value == '\t')
@@ -391,7 +488,10 @@ read_response_head(SidecarConn *conn)
 		if (pg_strcasecmp(line, "transfer-encoding") == 0)
 		{
 			if (pg_strcasecmp(value, "chunked") != 0)
-				protocol_error("unsupported transfer encoding");
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("malformed response from pg_meminfo sidecar: unsupported transfer encoding"),
+						 errhint_same_release()));
 			chunked = true;
 		}
 		else if (pg_strcasecmp(line, "content-length") == 0)
@@ -401,7 +501,10 @@ read_response_head(SidecarConn *conn)
 			errno = 0;
 			content_length = strtoi64(value, &endp, 10);
 			if (errno != 0 || endp == value || *endp != '\0' || content_length < 0)
-				protocol_error("bad Content-Length");
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("malformed response from pg_meminfo sidecar: bad Content-Length"),
+						 errhint_same_release()));
 		}
 	}
 	pfree(head);
@@ -414,10 +517,17 @@ read_response_head(SidecarConn *conn)
 		conn->remaining = content_length;
 	}
 	else
-		protocol_error("response has neither chunked encoding nor a length");
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from pg_meminfo sidecar: response has neither chunked encoding nor a length"),
+				 errhint_same_release()));
 }
 
-/* Parse a chunk-size line; false when it has not fully arrived yet. */
+/*
+ * Parse a chunk-size line and consume it.  Returns false, consuming
+ * nothing, when it has not fully arrived yet.  A size of 0 moves on to the
+ * trailer.
+ */
 static bool
 read_chunk_header(SidecarConn *conn)
 {
@@ -431,8 +541,11 @@ read_chunk_header(SidecarConn *conn)
 	p = conn->buf + conn->buf_start;
 	for (; digits < len && isxdigit((unsigned char) p[digits]); digits++)
 	{
-		if (digits >= 12)
-			protocol_error("chunk size too large");
+		if (digits >= MAX_CHUNK_SIZE_DIGITS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from pg_meminfo sidecar: chunk size too large"),
+					 errhint_same_release()));
 		{
 			char		c = p[digits];
 
@@ -441,7 +554,10 @@ read_chunk_header(SidecarConn *conn)
 		}
 	}
 	if (digits == 0 || (digits < len && p[digits] != ';'))
-		protocol_error("bad chunk size");
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from pg_meminfo sidecar: bad chunk size"),
+				 errhint_same_release()));
 	conn->buf_start += len + 2;
 	conn->remaining = size;
 	conn->body_state = size > 0 ? BODY_CHUNK_DATA : BODY_TRAILER;
@@ -458,7 +574,11 @@ sidecar_limit_body(SidecarConn *conn, int64 max_bytes)
 	conn->max_body = max_bytes;
 }
 
-/* Count n more body bytes of a successful response against its limit. */
+/*
+ * Count n more body bytes of a successful response against its limit;
+ * raises an error once they exceed it.  Error responses are not counted:
+ * MAX_ERROR_BODY bounds what is read of them.
+ */
 static void
 count_body_bytes(SidecarConn *conn, int n)
 {
@@ -502,7 +622,10 @@ sidecar_read_body(SidecarConn *conn, char *buf, int minread, int maxread)
 				if (avail >= 2)
 				{
 					if (memcmp(conn->buf + conn->buf_start, "\r\n", 2) != 0)
-						protocol_error("chunk not followed by CRLF");
+						ereport(ERROR,
+								(errcode(ERRCODE_PROTOCOL_VIOLATION),
+								 errmsg("malformed response from pg_meminfo sidecar: chunk not followed by CRLF"),
+								 errhint_same_release()));
 					conn->buf_start += 2;
 					conn->body_state = BODY_CHUNK_HEADER;
 					continue;
@@ -552,7 +675,10 @@ sidecar_read_body(SidecarConn *conn, char *buf, int minread, int maxread)
 	return total;
 }
 
-/* A JSON string field of the error report, or NULL. */
+/*
+ * The string field "key" of an error report, palloc'd, or NULL when the
+ * report has no such field or it is not a string.
+ */
 static char *
 json_field(Jsonb *report, const char *key)
 {
@@ -564,7 +690,12 @@ json_field(Jsonb *report, const char *key)
 	return pnstrdup(value.val.string.val, value.val.string.len);
 }
 
-/* SQLSTATE sent by the sidecar, if well formed and an error class. */
+/*
+ * The SQLSTATE the sidecar sent, encoded as for errcode().  Returns fallback
+ * when there is none, it is not five digits or upper-case letters, or it is
+ * of class 00 (success), 01 (warning) or 02 (no data): what the sidecar
+ * reports is always an error.
+ */
 static int
 parse_sqlstate(const char *s, int fallback)
 {
@@ -576,14 +707,17 @@ parse_sqlstate(const char *s, int fallback)
 
 /*
  * Turn an error response into an ERROR carrying the sidecar's SQLSTATE,
- * message, detail and hint.  A body that is not a well-formed report still
- * gives an error that names the HTTP status.
+ * message, detail and hint; never returns.  The texts are the sidecar's,
+ * not ours to translate, so they go out as errmsg_internal and
+ * errdetail_internal, as postgres_fdw does with a remote server's error.
+ * A body that is not a well-formed report still gives an error that names
+ * the HTTP status, with a SQLSTATE chosen from it.
  */
 static void
 report_error_response(SidecarConn *conn)
 {
 	StringInfoData body;
-	char		chunk[8192];
+	char		chunk[ERROR_READ_CHUNK];
 	int			n;
 	int			fallback;
 	char	   *text;
@@ -593,6 +727,7 @@ report_error_response(SidecarConn *conn)
 	char	   *detail;
 	char	   *hint;
 
+	/* 403 Forbidden and 503 Service Unavailable have a fitting SQLSTATE. */
 	fallback = conn->status == 403 ? ERRCODE_INSUFFICIENT_PRIVILEGE :
 		conn->status == 503 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_FDW_ERROR;
 
@@ -628,16 +763,15 @@ report_error_response(SidecarConn *conn)
 	hint = json_field(report, "hint");
 	ereport(ERROR,
 			(errcode(parse_sqlstate(json_field(report, "sqlstate"), fallback)),
-			 errmsg("%s", message),
-			 detail ? errdetail("%s", detail) : 0,
+			 errmsg_internal("%s", message),
+			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }
 
 /*
- * Send "GET target" with the calling role, signed, and read the response
- * head.  On
- * success the body is left for sidecar_read_body; an error response is
- * raised here.
+ * Send "GET target" on behalf of the current role, signed, and read the
+ * response head.  Returns on a 200 response, leaving its body for
+ * sidecar_read_body; an error response is raised here.
  */
 void
 sidecar_request(SidecarConn *conn, const char *target)
