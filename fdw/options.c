@@ -11,8 +11,9 @@
  *		max_response_size	the most bytes of rows accepted from the sidecar in one
  *				scan, a number of bytes or with a unit (default 1GB)
  * Foreign table options:
- *		kind	"smaps" (one row per mapping), "summary" (one per process) or
- *				"by_kind" (one per process and kind of memory)
+ *		source	"smaps" (one row per mapping), "summary" (one per process) or
+ *				"by_kind" (one per process and kind of memory); "kind" is its
+ *				name in extension version 1.0, still accepted
  *
  *-------------------------------------------------------------------------
  */
@@ -42,15 +43,17 @@ struct MeminfoOption
 {
 	const char *optname;		/* option name */
 	Oid			optcontext;		/* ForeignServerRelationId, ... */
+	bool		legacy;			/* accepted, but not offered in hints */
 };
 
 /* Every valid option; the NULL entry ends the table. */
 static const struct MeminfoOption valid_options[] = {
-	{"socket", ForeignServerRelationId},
-	{"timeout", ForeignServerRelationId},
-	{"max_response_size", ForeignServerRelationId},
-	{"kind", ForeignTableRelationId},
-	{NULL, InvalidOid}
+	{"socket", ForeignServerRelationId, false},
+	{"timeout", ForeignServerRelationId, false},
+	{"max_response_size", ForeignServerRelationId, false},
+	{"source", ForeignTableRelationId, false},
+	{"kind", ForeignTableRelationId, true},	/* "source" in extension 1.0 */
+	{NULL, InvalidOid, false}
 };
 
 /* Is "name" an option that objects of catalog "context" may have? */
@@ -77,7 +80,7 @@ report_invalid_option(const char *name, Oid context)
 
 	initStringInfo(&names);
 	for (opt = valid_options; opt->optname; opt++)
-		if (context == opt->optcontext)
+		if (context == opt->optcontext && !opt->legacy)
 			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", opt->optname);
 
 	ereport(ERROR,
@@ -88,21 +91,28 @@ report_invalid_option(const char *name, Oid context)
 			 : errhint("There are no valid options in this context.")));
 }
 
-/* The kind named by a "kind" option; an unknown one is an error. */
-static MeminfoKind
-parse_kind(const char *value)
+/* Is "name" the option that says where a table's rows come from? */
+static bool
+is_source_option(const char *name)
+{
+	return strcmp(name, "source") == 0 || strcmp(name, "kind") == 0;
+}
+
+/* The source named by a "source" option; an unknown one is an error. */
+static MeminfoSource
+parse_source(const char *value)
 {
 	if (strcmp(value, "smaps") == 0)
-		return MEMINFO_KIND_SMAPS;
+		return MEMINFO_SOURCE_SMAPS;
 	if (strcmp(value, "summary") == 0)
-		return MEMINFO_KIND_SUMMARY;
+		return MEMINFO_SOURCE_SUMMARY;
 	if (strcmp(value, "by_kind") == 0)
-		return MEMINFO_KIND_BY_KIND;
+		return MEMINFO_SOURCE_BY_KIND;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-			 errmsg("invalid value for option \"kind\": \"%s\"", value),
+			 errmsg("invalid value for option \"source\": \"%s\"", value),
 			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process) and \"by_kind\" (one row per process and kind of memory).")));
-	return MEMINFO_KIND_SMAPS;	/* keep compiler quiet */
+	return MEMINFO_SOURCE_SMAPS;	/* keep compiler quiet */
 }
 
 /*
@@ -192,7 +202,7 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options_list = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *cell;
-	bool		have_kind = false;
+	bool		have_source = false;
 	bool		have_socket = false;
 	bool		have_timeout = false;
 	bool		have_max_response_size = false;
@@ -205,8 +215,8 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 		if (!is_valid_option(def->defname, catalog))
 			report_invalid_option(def->defname, catalog);
 
-		if (strcmp(def->defname, "kind") == 0)
-			seen = &have_kind;
+		if (is_source_option(def->defname))
+			seen = &have_source;
 		else if (strcmp(def->defname, "socket") == 0)
 			seen = &have_socket;
 		else if (strcmp(def->defname, "max_response_size") == 0)
@@ -220,8 +230,8 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 					 errdetail("Option \"%s\" is given more than once.", def->defname)));
 		*seen = true;
 
-		if (strcmp(def->defname, "kind") == 0)
-			(void) parse_kind(defGetString(def));
+		if (is_source_option(def->defname))
+			(void) parse_source(defGetString(def));
 		else if (strcmp(def->defname, "socket") == 0)
 			check_socket_path(defGetString(def));
 		else if (strcmp(def->defname, "max_response_size") == 0)
@@ -230,11 +240,11 @@ pg_meminfo_fdw_validator(PG_FUNCTION_ARGS)
 			(void) parse_timeout_ms(defGetString(def));
 	}
 
-	if (catalog == ForeignTableRelationId && !have_kind)
+	if (catalog == ForeignTableRelationId && !have_source)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("option \"kind\" is required for a pg_meminfo foreign table"),
-				 errhint("Add OPTIONS (kind 'smaps') for one row per mapping or OPTIONS (kind 'summary') for one row per process.")));
+				 errmsg("option \"source\" is required for a pg_meminfo foreign table"),
+				 errhint("Add OPTIONS (source 'smaps') for one row per mapping, OPTIONS (source 'summary') for one row per process, or OPTIONS (source 'by_kind') for one row per process and kind of memory.")));
 
 	PG_RETURN_VOID();
 }
@@ -266,17 +276,17 @@ default_socket_path(void)
 	return path;
 }
 
-/* The path of the sidecar resource that serves a kind of table. */
+/* The path of the sidecar resource that serves a source's rows. */
 const char *
-meminfo_kind_path(MeminfoKind kind)
+meminfo_source_path(MeminfoSource source)
 {
-	switch (kind)
+	switch (source)
 	{
-		case MEMINFO_KIND_SMAPS:
+		case MEMINFO_SOURCE_SMAPS:
 			return "/v1/smaps";
-		case MEMINFO_KIND_SUMMARY:
+		case MEMINFO_SOURCE_SUMMARY:
 			return "/v1/summary";
-		case MEMINFO_KIND_BY_KIND:
+		case MEMINFO_SOURCE_BY_KIND:
 			return "/v1/by_kind";
 	}
 	return "/v1/smaps";			/* keep compiler quiet */
@@ -295,7 +305,7 @@ meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
 	List	   *options = list_concat_copy(server->options, table->options);
 	ListCell   *cell;
 
-	opts->kind = MEMINFO_KIND_SMAPS;
+	opts->source = MEMINFO_SOURCE_SMAPS;
 	opts->socket_path = NULL;
 	opts->timeout_ms = MEMINFO_DEFAULT_TIMEOUT_MS;
 	opts->max_response_size = MEMINFO_DEFAULT_MAX_RESPONSE_SIZE;
@@ -304,8 +314,8 @@ meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts)
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);
 
-		if (strcmp(def->defname, "kind") == 0)
-			opts->kind = parse_kind(defGetString(def));
+		if (is_source_option(def->defname))
+			opts->source = parse_source(defGetString(def));
 		else if (strcmp(def->defname, "socket") == 0)
 			opts->socket_path = defGetString(def);
 		else if (strcmp(def->defname, "timeout") == 0)

@@ -39,17 +39,17 @@
  * What a foreign table reads: one row per mapping, one per process, or one
  * per process and kind of memory.
  */
-typedef enum MeminfoKind
+typedef enum MeminfoSource
 {
-	MEMINFO_KIND_SMAPS,
-	MEMINFO_KIND_SUMMARY,
-	MEMINFO_KIND_BY_KIND
-} MeminfoKind;
+	MEMINFO_SOURCE_SMAPS,
+	MEMINFO_SOURCE_SUMMARY,
+	MEMINFO_SOURCE_BY_KIND
+} MeminfoSource;
 
 /* The options of one foreign table and its server, resolved. */
 typedef struct MeminfoOptions
 {
-	MeminfoKind kind;			/* table option "kind" */
+	MeminfoSource source;		/* table option "source" */
 	char	   *socket_path;	/* server option "socket", or the default */
 	int			timeout_ms;		/* server option "timeout", in ms */
 	int64		max_response_size;	/* server option "max_response_size" */
@@ -57,7 +57,7 @@ typedef struct MeminfoOptions
 
 /* options.c */
 extern void meminfo_get_options(Oid foreigntableid, MeminfoOptions *opts);
-extern const char *meminfo_kind_path(MeminfoKind kind);
+extern const char *meminfo_source_path(MeminfoSource source);
 
 /* pid_filter.c */
 extern Expr *meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,

@@ -72,7 +72,7 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 /* Planner state, kept in baserel->fdw_private between planning callbacks. */
 typedef struct MeminfoPlanState
 {
-	MeminfoKind kind;			/* which rows the table holds */
+	MeminfoSource source;			/* which rows the table holds */
 	List	   *columns;		/* String nodes: columns the query needs */
 	Expr	   *pid_clause;		/* clause pushed to the sidecar, or NULL */
 } MeminfoPlanState;
@@ -219,7 +219,7 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	double		processes;
 
 	meminfo_get_options(foreigntableid, &opts);
-	plan->kind = opts.kind;
+	plan->source = opts.source;
 
 	rel = table_open(foreigntableid, NoLock);
 	plan->columns = needed_columns(baserel, RelationGetDescr(rel));
@@ -234,8 +234,8 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	else
 		processes = EST_PIDS_IN_LIST;
 	baserel->rows = processes *
-		(plan->kind == MEMINFO_KIND_SMAPS ? EST_MAPPINGS_PER_PROC :
-		 plan->kind == MEMINFO_KIND_BY_KIND ? EST_KINDS_PER_PROC : 1);
+		(plan->source == MEMINFO_SOURCE_SMAPS ? EST_MAPPINGS_PER_PROC :
+		 plan->source == MEMINFO_SOURCE_BY_KIND ? EST_KINDS_PER_PROC : 1);
 	baserel->fdw_private = plan;
 }
 
@@ -337,7 +337,7 @@ append_query_value(StringInfo buf, const char *s)
 
 /*
  * The request target for this scan, palloc'd in the current memory context:
- * "/v1/<kind>?columns=a,b" and, when pids is not NIL, "&pid=1,2".
+ * "/v1/<source>?columns=a,b" and, when pids is not NIL, "&pid=1,2".
  */
 static char *
 request_target(MeminfoScanState *state, List *pids)
@@ -346,7 +346,7 @@ request_target(MeminfoScanState *state, List *pids)
 	ListCell   *lc;
 
 	initStringInfo(&target);
-	appendStringInfo(&target, "%s?columns=", meminfo_kind_path(state->opts.kind));
+	appendStringInfo(&target, "%s?columns=", meminfo_source_path(state->opts.source));
 	foreach(lc, state->columns)
 	{
 		if (foreach_current_index(lc) > 0)
@@ -534,7 +534,7 @@ meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	foreach(lc, (List *) linitial(fsplan->fdw_private))
 		appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "", strVal(lfirst(lc)));
 
-	ExplainPropertyText("Sidecar Request", meminfo_kind_path(opts.kind), es);
+	ExplainPropertyText("Sidecar Request", meminfo_source_path(opts.source), es);
 	ExplainPropertyText("Sidecar Columns", columns.data, es);
 	if (fsplan->fdw_exprs != NIL)
 	{

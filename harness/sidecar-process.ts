@@ -147,11 +147,26 @@ export class SidecarProcess {
       this.exitPromise.then(() => false),
       sleep(graceMs).then(() => true),
     ]);
-    if (timedOut) {
+    // runuser may exit before the sidecar under it has removed its socket and secret.
+    const deadline = Date.now() + graceMs;
+    while (!timedOut && target !== undefined && isRunning(target) && Date.now() < deadline) {
+      await sleep(20);
+    }
+    if (timedOut || (target !== undefined && isRunning(target))) {
       if (target !== undefined && target !== this.child.pid) signal(target, "SIGKILL");
       this.child.kill("SIGKILL");
       await Promise.race([this.exitPromise, sleep(2_000)]);
     }
+  }
+}
+
+/** Whether a process is there and not a zombie waiting for a parent to reap it. */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 

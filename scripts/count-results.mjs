@@ -15,7 +15,9 @@ try {
     const tests = file.assertionResults ?? [];
     const failedHere = tests.filter((t) => t.status === "failed").length;
     passed += tests.filter((t) => t.status === "passed").length;
-    skipped += tests.filter((t) => t.status === "skipped" || t.status === "pending" || t.status === "todo").length;
+    skipped += tests.filter(
+      (t) => t.status === "skipped" || t.status === "pending" || t.status === "todo",
+    ).length;
     failed += failedHere;
     if (file.status === "failed" && failedHere === 0) failed += 1;
   }

@@ -108,9 +108,13 @@ async function postmasterPid(db: pg.Pool): Promise<number> {
   return postmaster;
 }
 
-/** Closes the server on SIGTERM or SIGINT, then lets the process exit. */
+/** Closes the server on SIGTERM or SIGINT (the first one; later ones wait for it), then exits. */
 export function closeOnSignals(server: RunningServer): void {
+  let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal (runuser and a supervisor both forward one) must not cut the cleanup short.
+    if (closing) return;
+    closing = true;
     server.app.log.info({ signal }, "shutting down");
     server.close().then(
       () => process.exit(0),
@@ -120,6 +124,6 @@ export function closeOnSignals(server: RunningServer): void {
       },
     );
   };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
 }

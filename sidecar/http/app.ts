@@ -20,7 +20,7 @@ export interface BuildOptions {
   pool: ReadPool;
   /** Fastify's logger option (pino options, a pino instance, true or false). */
   logger?: FastifyServerOptions["logger"];
-  /** Root of the proc tree the memory files are read from; "/proc" by default. */
+  /** Root of the proc tree the memory files (smaps, smaps_rollup, statm) are read from; "/proc" by default. */
   procRoot?: string | undefined;
 }
 
@@ -34,10 +34,12 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   installRequestAuth(app, new SignatureVerifier(options.secret));
   const { pool, procRoot } = options;
   app.addHook("onClose", () => pool.close());
-  const parents = async (pids: number[]) => parentsFrom(await pool.run({ type: "parents", pids, procRoot }));
+  // Which processes are the cluster's is always read from the real /proc.
+  const parents = async (pids: number[]) =>
+    parentsFrom(await pool.run({ type: "parents", pids, procRoot: undefined }));
   await app.register(rowsRoutes, {
     authorizer: new RoleAuthorizer(options.db),
-    cluster: new Cluster(options.db, parents, { procRoot }),
+    cluster: new Cluster(options.db, parents),
     copy: { pool, procRoot },
   });
   return app;

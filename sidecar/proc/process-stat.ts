@@ -44,7 +44,10 @@ export function isReused(
   return ticks !== null && ticks > limit;
 }
 
-/** The parent pid of each process (null for one that has exited or cannot be read), in order. */
+/**
+ * The parent pid of each process, in order: 0 for one without a parent (pid 1), null for one that
+ * has exited or whose stat cannot be read.
+ */
 export function readParents(
   pids: readonly number[],
   scratch: ScratchBuffer,
@@ -57,6 +60,8 @@ export function readParents(
     } catch {
       return null;
     }
-    return stat === null ? null : parentPidFromStat(stat.toString("latin1"));
+    if (stat === null) return null;
+    // pid 1 and kernel threads have parent 0: alive, and nobody's child.
+    return parentPidFromStat(stat.toString("latin1")) ?? 0;
   });
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "../../sidecar/http/app.js";
 import { readAhead } from "../../sidecar/rows/copy-rows.js";
 import { ReadPool } from "../../sidecar/rows/read-pool.js";
-import { compiledPool } from "../support/compiled-pool.js";
+import { compiledBuild, compiledPool } from "../support/compiled-pool.js";
 import { fixture, rowsOf } from "../support/fixtures.js";
 import { deadPool, one, testPool } from "../support/pool.js";
 import { signedHeaders, TEST_SECRET } from "../support/signing.js";
@@ -198,7 +198,13 @@ describe("over a Unix socket with a fixture proc tree", () => {
     // Threads: a FIFO that blocks a read must block a thread, not the test's own event loop.
     reads = await compiledPool(2);
     expect(pids.length).toBeGreaterThan(readAhead(reads) + 1);
-    server = await build({ db: pool, secret: TEST_SECRET, pool: reads, procRoot: join(root, "proc") });
+    const buildCompiled = await compiledBuild();
+    server = await buildCompiled({
+      db: pool,
+      secret: TEST_SECRET,
+      pool: reads,
+      procRoot: join(root, "proc"),
+    });
     await server.listen({ path: socket });
   });
 

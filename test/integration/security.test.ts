@@ -227,7 +227,7 @@ describe("the wrapper checks who listens before sending anything", () => {
       `CREATE SERVER regress_rogue FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket '${path}')`,
     );
     await admin.query(
-      "CREATE FOREIGN TABLE regress_rogue_summary (pid int) SERVER regress_rogue OPTIONS (kind 'summary')",
+      "CREATE FOREIGN TABLE regress_rogue_summary (pid int) SERVER regress_rogue OPTIONS (source 'summary')",
     );
     const failure = await queryError(admin, "SELECT * FROM regress_rogue_summary");
     expect(failure.code).toBe("08001");

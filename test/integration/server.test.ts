@@ -18,7 +18,8 @@ const run = promisify(execFile);
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const headers = signedHeaders(secretOf(socketPath), path, { "x-pg-meminfo-role": "10" });
-    const req = request({ socketPath, path, headers }, (res) => {
+    // One request per connection, as the FDW sends it.
+    const req = request({ socketPath, path, headers, agent: false }, (res) => {
       let body = "";
       res.on("data", (c) => {
         body += c;

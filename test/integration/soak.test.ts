@@ -174,7 +174,7 @@ describe("soak", () => {
     }
 
     await admin.query(
-      "CREATE FOREIGN TABLE soak_summary_all (pid integer, anonymous bigint) SERVER soak OPTIONS (kind 'summary')",
+      "CREATE FOREIGN TABLE soak_summary_all (pid integer, anonymous bigint) SERVER soak OPTIONS (source 'summary')",
     );
     const [memory, churned] = await Promise.all([
       Promise.all(Array.from({ length: SESSIONS }, (_, i) => session(i))),

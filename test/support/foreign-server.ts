@@ -27,13 +27,13 @@ export async function createTestServer(
     `CREATE SERVER ${name} FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (${opts.join(", ")})`,
   );
   await client.query(
-    `CREATE FOREIGN TABLE ${name}_smaps (pid integer, sys_path text, rss bigint) SERVER ${name} OPTIONS (kind 'smaps')`,
+    `CREATE FOREIGN TABLE ${name}_smaps (pid integer, sys_path text, rss bigint) SERVER ${name} OPTIONS (source 'smaps')`,
   );
   await client.query(
-    `CREATE FOREIGN TABLE ${name}_summary (pid integer, pss bigint) SERVER ${name} OPTIONS (kind 'summary')`,
+    `CREATE FOREIGN TABLE ${name}_summary (pid integer, pss bigint) SERVER ${name} OPTIONS (source 'summary')`,
   );
   await client.query(
-    `CREATE FOREIGN TABLE ${name}_pids (pid integer) SERVER ${name} OPTIONS (kind 'summary')`,
+    `CREATE FOREIGN TABLE ${name}_pids (pid integer) SERVER ${name} OPTIONS (source 'summary')`,
   );
 }
 

@@ -38,14 +38,14 @@ CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (kind 'smaps');  -- ERROR
 ALTER FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket '/tmp/x');  -- ERROR
 CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo;  -- ERROR
-CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (kind 'maps');  -- ERROR
-CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (kind 'summary', socket '/tmp/x');  -- ERROR
+CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (source 'maps');  -- ERROR
+CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (source 'summary', socket '/tmp/x');  -- ERROR
 
 -- A server whose sidecar is not there.
 CREATE SERVER regress_nowhere FOREIGN DATA WRAPPER pg_meminfo_fdw
   OPTIONS (socket '/nonexistent/pg_meminfo/sidecar.sock', timeout '2');
 CREATE FOREIGN TABLE regress_summary (pid int, pss bigint, rss bigint)
-  SERVER regress_nowhere OPTIONS (kind 'summary');
+  SERVER regress_nowhere OPTIONS (source 'summary');
 -- Plain EXPLAIN does not need the sidecar.
 EXPLAIN (COSTS OFF) SELECT * FROM regress_summary;
 SELECT * FROM regress_summary;  -- ERROR
