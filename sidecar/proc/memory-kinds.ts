@@ -131,21 +131,23 @@ function equals(buf: Buffer, s: number, e: number, other: Buffer): boolean {
   return e - s === other.length && startsWith(buf, s, e, other);
 }
 
-/** Whether other occurs in buf[s..e). */
+/**
+ * Whether other occurs in buf[s..e). A loop over the path, never Buffer#indexOf: that searches to the
+ * end of the whole buffer, which for a path that has no match is the rest of the smaps file.
+ */
 function contains(buf: Buffer, s: number, e: number, other: Buffer): boolean {
-  const at = buf.indexOf(other, s);
-  return at !== -1 && at + other.length <= e;
+  for (let at = s; at + other.length <= e; at++) if (startsWith(buf, at, e, other)) return true;
+  return false;
 }
 
 /** A shared library: the file name has ".so" followed by its end, a dot (libc.so.6) or " (deleted)". */
 function isSharedLibrary(buf: Buffer, s: number, e: number): boolean {
   let name = s;
   for (let i = s; i < e; i++) if (buf[i] === SLASH) name = i + 1;
-  let at = buf.indexOf(SO, name);
-  while (at !== -1 && at + SO.length <= e) {
+  for (let at = name; at + SO.length <= e; at++) {
+    if (!startsWith(buf, at, e, SO)) continue;
     const next = at + SO.length;
     if (next === e || buf[next] === DOT || buf[next] === SPACE) return true;
-    at = buf.indexOf(SO, at + 1);
   }
   return false;
 }

@@ -1,19 +1,26 @@
 /**
  * Row buffers live outside V8's heap and are freed only when V8 collects the small objects that hold
  * them. A scan allocates little else, so V8 would see no reason to collect for many megabytes: every
- * buffer already written to the socket would stay in memory until much later. With the gc function
- * exposed (bin/pg-meminfo starts node with --expose-gc), a young-generation collection every few
- * megabytes of rows (about a millisecond each) frees them, and the sidecar's memory stays flat during
- * a scan. Without it, nothing is done and V8's own schedule applies.
+ * buffer already written to the socket would stay in memory until much later. Worse, a buffer still in
+ * flight when V8's own young-generation collections run is promoted to the old generation, and only a
+ * full collection frees it. With the gc function exposed (bin/pg-meminfo starts node with
+ * --expose-gc), a young-generation collection every GC_EVERY_BYTES of rows (about a millisecond) frees
+ * the buffers that died young, and a full one every FULL_GC_EVERY_BYTES (a few milliseconds on the
+ * sidecar's small heap) those that were promoted: the sidecar's memory stays flat during a scan and
+ * returns to its idle size after it. Without it, nothing is done and V8's own schedule applies.
  */
 
-/** Bytes of rows between collections. */
+/** Bytes of rows between young-generation collections. */
 export const GC_EVERY_BYTES = 2 * 1024 * 1024;
+/** Bytes of rows between full collections. */
+export const FULL_GC_EVERY_BYTES = 8 * 1024 * 1024;
 
-type Collect = (options: { type: "minor" }) => void;
+/** V8's gc(): with { type: "minor" } the young generation; without options, everything. */
+type Collect = (options?: { type: "minor" }) => void;
 
 export class GcPacer {
   #pending = 0;
+  #sinceFull = 0;
   readonly #collect: Collect | undefined;
 
   constructor(collect: Collect | undefined = (globalThis as { gc?: Collect }).gc) {
@@ -24,8 +31,14 @@ export class GcPacer {
   handed(bytes: number): void {
     this.#pending += bytes;
     if (this.#pending < GC_EVERY_BYTES || this.#collect === undefined) return;
+    this.#sinceFull += this.#pending;
     this.#pending = 0;
-    this.#collect({ type: "minor" });
+    if (this.#sinceFull >= FULL_GC_EVERY_BYTES) {
+      this.#sinceFull = 0;
+      this.#collect();
+    } else {
+      this.#collect({ type: "minor" });
+    }
   }
 }
 

@@ -6,11 +6,12 @@
  * wait in one queue, first come first served. A request's first task is refused with BUSY when too
  * many requests already wait for theirs.
  *
- * With size 0 the tasks run one at a time in the main thread, through the same reader: less memory
- * (no thread's isolate), and a full get_all_smaps takes longer.
+ * With size 0, the default, the tasks run one at a time in the main thread, through the same reader.
+ * On a machine the sidecar shares with the cluster that is the fastest and the smallest (measured by
+ * `npm run bench`): the backend and the client need the other cores, a thread's isolate costs about
+ * 8 MB, and rows read in the main thread need no hand-over between threads.
  */
 import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { BusyError, InternalError, ProcUnreadableError } from "../errors.js";
@@ -26,7 +27,7 @@ export interface TaskError {
 export type TaskReply = { id: number; data: ArrayBuffer } | { id: number; error: TaskError };
 
 export interface ReadPoolOptions {
-  /** Threads; 0 runs the tasks in the calling thread. Default: the cores available to the process. */
+  /** Threads; 0 (the default) runs the tasks in the calling thread. */
   size?: number | undefined;
   /** Most requests waiting for their first task; one more is refused with BUSY. 64 by default. */
   queue?: number | undefined;
@@ -56,11 +57,6 @@ interface Thread {
 
 const WORKER_URL = new URL("./read-worker.js", import.meta.url);
 
-/** The default number of threads: every core the process may use. */
-export function defaultPoolSize(): number {
-  return availableParallelism();
-}
-
 function toError(error: TaskError): Error {
   const text = { detail: error.detail, hint: error.hint };
   if (error.code === "PROC_UNREADABLE") return new ProcUnreadableError(error.message, text);
@@ -80,7 +76,7 @@ export class ReadPool {
   #closed = false;
 
   constructor(options: ReadPoolOptions = {}) {
-    this.size = Math.max(0, Math.floor(options.size ?? defaultPoolSize()));
+    this.size = Math.max(0, Math.floor(options.size ?? 0));
     this.queueLimit = options.queue ?? 64;
     if (this.size > 0 && !existsSync(fileURLToPath(WORKER_URL))) {
       throw new InternalError("the sidecar's read thread script is missing", {
