@@ -18,7 +18,7 @@ fi
 
 initialize() {
   initdb --pgdata="$PGDATA" --username=postgres --encoding=UTF8 --locale=C.UTF-8 --no-sync \
-    --auth-local=peer >/dev/null
+    --auth-local=peer --auth-host=scram-sha-256 >/dev/null
   cat >"$PGDATA/pg_hba.conf" <<'EOF'
 # TYPE  DATABASE  USER      METHOD
 local   all       postgres  peer
