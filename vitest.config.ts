@@ -22,6 +22,10 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // PostgreSQL 15, 17 and 18 and the sidecar in containers; no host cluster. Timeouts in the file.
+        test: { name: "containers", include: ["test/containers/**/*.test.ts"] },
+      },
     ],
   },
 });

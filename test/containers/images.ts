@@ -7,7 +7,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ContainerRuntimeClient } from "testcontainers";
@@ -25,8 +25,10 @@ const LABEL_INPUTS = "org.pg-meminfo.inputs";
 /** Build products that .dockerignore keeps out of the context. */
 const NOT_INPUT = /(\.o|\.so|\.bc)$|(^|\/)(results|log)(\/|$)|(^|\/)regression\.[a-z]+$/;
 
+/** The files of an input path; none when it does not exist (an optional tsconfig.build.json). */
 function filesUnder(path: string): string[] {
   const full = join(REPO_ROOT, path);
+  if (!existsSync(full)) return [];
   if (!statSync(full).isDirectory()) return [path];
   return readdirSync(full, { recursive: true, encoding: "utf8" })
     .map((entry) => join(path, entry))
@@ -71,6 +73,7 @@ export const SIDECAR_IMAGE: ImageSpec = {
     "package.json",
     "package-lock.json",
     "tsconfig.json",
+    "tsconfig.build.json",
     "sidecar",
     "bin",
   ],
