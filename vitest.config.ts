@@ -24,7 +24,8 @@ export default defineConfig({
       },
       {
         // PostgreSQL 15, 17 and 18 and the sidecar in containers; no host cluster. Timeouts in the file.
-        test: { name: "containers", include: ["test/containers/**/*.test.ts"] },
+        // After the others (groupOrder): its image builds would slow their timing-sensitive tests.
+        test: { name: "containers", include: ["test/containers/**/*.test.ts"], sequence: { groupOrder: 1 } },
       },
     ],
   },

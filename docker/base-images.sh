@@ -24,7 +24,7 @@ for suite in "${suites[@]}"; do
   if ! docker image inspect "debian:$suite-slim" >/dev/null 2>&1; then missing+=("$suite"); fi
 done
 if ((${#missing[@]} == 0)); then
-  say "present: ${suites[*]/#/debian:}"
+  say "present: $(printf 'debian:%s-slim ' "${suites[@]}")"
   exit 0
 fi
 

@@ -101,6 +101,11 @@ stop() {
     fi
   fi
   rm -f "$pidfile"
+  # dockerd leaves its network namespace mounted under the exec root.
+  local ns
+  for ns in "$run_dir"/exec/netns/*; do
+    if [[ -e "$ns" ]]; then umount "$ns" 2>/dev/null || true; fi
+  done
 }
 
 case "${1:-}" in
