@@ -27,6 +27,11 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // PostgreSQL 15, 17 and 18 and the sidecar in containers; no host cluster. Timeouts in the file.
+        // After the others (groupOrder): its image builds would slow their timing-sensitive tests.
+        test: { name: "containers", include: ["test/containers/**/*.test.ts"], sequence: { groupOrder: 1 } },
+      },
     ],
   },
 });
