@@ -248,7 +248,7 @@ function modesTable(main: StepResult, modes: readonly StepResult[]): string {
   });
   for (const r of [main, ...modes]) {
     table.push([
-      r.readThreads === undefined ? "default (cores)" : String(r.readThreads),
+      r.readThreads === undefined ? "default" : String(r.readThreads),
       ms(r.ms.smaps),
       ratio(r.ms.smaps / r.ms.heap),
       ms(r.ms.memory),

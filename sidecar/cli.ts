@@ -44,8 +44,8 @@ export function program(): Command {
     .option("--socket <path>", "socket file path (default: derived from the cluster's settings, see below)")
     .option(
       "--read-threads <n>",
-      "worker threads reading /proc (default 0: the main thread reads, one file at a time, which is the " +
-        "fastest and smallest on a machine the sidecar shares with the cluster; each thread adds about 8 MB)",
+      "worker threads reading /proc (default: the available cores, the fastest); 0: the main thread " +
+        "reads, one file at a time, about 8 MB less memory per thread and a slower get_all_smaps",
       readThreads,
     )
     .addOption(

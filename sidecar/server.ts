@@ -18,7 +18,7 @@ export interface ServerOptions {
   /** Path of the socket file; derived from the cluster's settings when absent. */
   socket?: string;
   logLevel?: string;
-  /** Worker threads reading /proc; 0 (the default) reads in the main thread. */
+  /** Worker threads reading /proc; the available cores by default, 0 reads in the main thread. */
   readThreads?: number | undefined;
 }
 
