@@ -11,7 +11,7 @@ const ALLOWED_QUERY =
 const MESSAGE = "permission denied: must be superuser or have the privileges of pg_read_all_stats";
 
 /** How long a role found allowed stays allowed without asking the database again. */
-export const ALLOW_CACHE_MS = 2000;
+const ALLOW_CACHE_MS = 2000;
 
 /**
  * Checks roles on the sidecar's own connection. An allowed role is remembered for ALLOW_CACHE_MS, so a
@@ -59,6 +59,6 @@ export async function authorize(db: Queryable, roleOid: string): Promise<void> {
 }
 
 /** Quotes a role name as an SQL identifier when it needs it. */
-export function quoteIdent(name: string): string {
+function quoteIdent(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }

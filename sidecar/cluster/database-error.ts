@@ -7,7 +7,7 @@ import { DatabaseUnavailableError, InternalError, SidecarError } from "../errors
  */
 const UNAVAILABLE_CLASSES = new Set(["08", "28", "3D", "53", "57"]);
 
-export function isUnavailable(err: unknown): boolean {
+function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
     return UNAVAILABLE_CLASSES.has(code.slice(0, 2));

@@ -22,7 +22,7 @@ function validationMessage(err: FastifyError): string {
   return `invalid ${where === "querystring" ? "query" : where} parameter${path ? ` "${path}"` : ""}`;
 }
 
-export function toSidecarError(err: unknown): SidecarError {
+function toSidecarError(err: unknown): SidecarError {
   if (err instanceof SidecarError) return err;
   const fastifyError = err as Partial<FastifyError>;
   if (fastifyError.validation !== undefined) {

@@ -3,7 +3,7 @@
 import { BadRequestError, MissingRoleError, UnknownColumnError } from "../errors.js";
 import { type Column, findColumn, type Source } from "../proc/columns.js";
 
-export const MAX_PIDS = 1000;
+const MAX_PIDS = 1000;
 const MAX_OID = 4294967295;
 const MAX_PID = 2147483647;
 const DECIMAL = /^[0-9]{1,10}$/;

@@ -100,7 +100,7 @@ export const BY_KIND_COLUMNS: readonly Column[] = [
   ),
 ];
 
-export function catalogue(source: Source): readonly Column[] {
+function catalogue(source: Source): readonly Column[] {
   if (source === "smaps") return SMAPS_COLUMNS;
   return source === "summary" ? SUMMARY_COLUMNS : BY_KIND_COLUMNS;
 }

@@ -1,6 +1,6 @@
 /** PostgreSQL COPY text format for one value (docs/protocol.md, "Response"). */
 
-export const COPY_NULL = "\\N";
+const COPY_NULL = "\\N";
 
 const SPECIAL = /[\\\t\n\r]/;
 const SPECIAL_ALL = /[\\\t\n\r]/g;

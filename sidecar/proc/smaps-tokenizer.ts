@@ -26,7 +26,7 @@ export const FIELD = 2;
 
 /** What size() and text() found. */
 export const VALUE = 1;
-export const NOT_VALUE = 0;
+const NOT_VALUE = 0;
 export const CUT = -1;
 
 /** Token slots of a header line; header(slot) gives [start, end) offsets, start -1 when empty. */
@@ -48,7 +48,7 @@ function isHex(c: number): boolean {
 }
 
 /** The hash of a field key as the tokenizer computes it on the way to the colon. */
-export function hashKey(bytes: Uint8Array): number {
+function hashKey(bytes: Uint8Array): number {
   let h = 0;
   for (const c of bytes) h = (Math.imul(h, 31) + c) | 0;
   return h;

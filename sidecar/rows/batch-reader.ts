@@ -13,12 +13,12 @@ import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer }
 import { isReused, type StartLimits } from "../proc/process-stat.js";
 
 /** The /proc file a source's rows come from. */
-export function procFileOf(source: Source): "smaps" | "smaps_rollup" {
+function procFileOf(source: Source): "smaps" | "smaps_rollup" {
   return source === "summary" ? "smaps_rollup" : "smaps";
 }
 
 /** Whether the rows need /proc/PID/statm too (the summary's mem_size). */
-export function wantsMemSize(source: Source, columns: readonly Column[]): boolean {
+function wantsMemSize(source: Source, columns: readonly Column[]): boolean {
   return source === "summary" && columns.some((c) => c.source === "statm");
 }
 
