@@ -59,21 +59,21 @@ export function compileLinePrefix(prefix: string): LinePrefixMatcher {
     // %[-]digits pads the value with spaces (on the right when negative, on the left otherwise).
     const padding = /^-?\d+/.exec(prefix.slice(i + 1));
     if (padding) i += padding[0].length;
-    const escape = prefix[i + 1];
+    const letter = prefix[i + 1];
     i++;
-    if (escape === undefined) break;
-    if (escape === "%") {
+    if (letter === undefined) break;
+    if (letter === "%") {
       pattern += "%";
       continue;
     }
-    if (escape === "q") {
+    if (letter === "q") {
       // Non-session processes stop printing the prefix here.
       if (optionalFrom < 0) optionalFrom = pattern.length;
       continue;
     }
-    let value = ESCAPES[escape];
+    let value = ESCAPES[letter];
     if (value === undefined) continue; // unknown escapes print nothing
-    if (escape === "p" && !sawPid) {
+    if (letter === "p" && !sawPid) {
       value = `(?<pid>${value})`;
       sawPid = true;
     }
