@@ -78,3 +78,10 @@ export class DumpIncompleteError extends ContextsError {
     super("DUMP_INCOMPLETE", 502, "XX000", message, text);
   }
 }
+
+/** The target process exited before its dump was complete. */
+export class BackendExitedError extends ContextsError {
+  constructor(message: string, text?: ContextsErrorText) {
+    super("BACKEND_EXITED", 410, "55000", message, text);
+  }
+}
