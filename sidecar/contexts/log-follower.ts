@@ -26,7 +26,8 @@ export interface PollResult {
 
 const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
-function unreadable(path: string, error: unknown): LogUnreadableError {
+/** The error to report for a failed open or read of the server log. */
+export function logReadError(path: string, error: unknown): LogUnreadableError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === "EACCES" || code === "EPERM") {
     return new LogUnreadableError(`cannot read the server log "${path}": permission denied`, {
@@ -107,14 +108,14 @@ export class LogFollower {
     try {
       handle = await open(path, "r");
     } catch (error) {
-      throw unreadable(path, error);
+      throw logReadError(path, error);
     }
     try {
       const info = await handle.stat();
       return { handle, inode: info.ino, size: info.size };
     } catch (error) {
       await handle.close();
-      throw unreadable(path, error);
+      throw logReadError(path, error);
     }
   }
 
@@ -126,7 +127,7 @@ export class LogFollower {
       try {
         ({ bytesRead } = await this.handle.read(this.buffer, 0, this.buffer.length, this.position));
       } catch (error) {
-        throw unreadable(this.file, error);
+        throw logReadError(this.file, error);
       }
       if (bytesRead === 0) break;
       this.position += bytesRead;

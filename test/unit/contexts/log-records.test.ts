@@ -10,7 +10,9 @@ describe("record readers on the real PostgreSQL 15 capture", () => {
   }));
 
   it("find the same 482 records, in the same order, in stderr, csvlog and jsonlog", () => {
-    const [stderr = [], csv = [], json = []] = all.map(({ data, destination }) => recordsOf(data, destination));
+    const [stderr = [], csv = [], json = []] = all.map(({ data, destination }) =>
+      recordsOf(data, destination),
+    );
     expect(stderr).toHaveLength(482);
     // The syslogger writes each destination separately: the order of records is not the same
     // across files, but each pid's own records are.
