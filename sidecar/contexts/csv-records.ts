@@ -1,3 +1,4 @@
+import { BoundedBytes } from "./bounded-bytes.js";
 import type { LogRecord, RecordReader } from "./log-records.js";
 
 /**
@@ -52,16 +53,20 @@ export function csvFields(record: string, count: number): string[] {
  * chunks. Holds at most `maxRecordBytes` of an unfinished record; a longer record is skipped whole.
  */
 export class CsvRecordReader implements RecordReader {
-  private parts: Buffer[] = [];
-  private partBytes = 0;
+  private readonly held: BoundedBytes;
   private inQuotes = false;
-  private overflowing = false;
-  droppedRecords = 0;
 
-  constructor(private readonly maxRecordBytes: number) {}
+  constructor(maxRecordBytes: number) {
+    this.held = new BoundedBytes(maxRecordBytes);
+  }
+
+  /** Records skipped for being longer than maxRecordBytes. */
+  get droppedRecords(): number {
+    return this.held.dropped;
+  }
 
   get buffered(): number {
-    return this.partBytes;
+    return this.held.length;
   }
 
   push(chunk: Buffer): LogRecord[] {
@@ -88,7 +93,7 @@ export class CsvRecordReader implements RecordReader {
       start = nl + 1;
       pos = start;
     }
-    if (start < chunk.length) this.keep(chunk.subarray(start));
+    if (start < chunk.length) this.held.add(chunk.subarray(start));
     return out;
   }
 
@@ -99,38 +104,14 @@ export class CsvRecordReader implements RecordReader {
 
   end(): LogRecord[] {
     const out: LogRecord[] = [];
-    if (this.partBytes > 0 || this.overflowing) this.finish(Buffer.alloc(0), out);
+    if (this.held.holding) this.finish(Buffer.alloc(0), out);
     this.inQuotes = false;
     return out;
   }
 
-  private keep(part: Buffer): void {
-    if (this.overflowing) return;
-    if (this.partBytes + part.length > this.maxRecordBytes) {
-      this.parts = [];
-      this.partBytes = 0;
-      this.overflowing = true;
-      return;
-    }
-    this.parts.push(Buffer.from(part));
-    this.partBytes += part.length;
-  }
-
   private finish(tail: Buffer, out: LogRecord[]): void {
-    if (this.overflowing || this.partBytes + tail.length > this.maxRecordBytes) {
-      this.parts = [];
-      this.partBytes = 0;
-      this.overflowing = false;
-      this.droppedRecords++;
-      return;
-    }
-    let bytes = tail;
-    if (this.parts.length > 0) {
-      this.parts.push(tail);
-      bytes = Buffer.concat(this.parts, this.partBytes + tail.length);
-      this.parts = [];
-      this.partBytes = 0;
-    }
+    const bytes = this.held.take(tail);
+    if (!bytes) return;
     const fields = csvFields(bytes.toString("utf8"), MESSAGE_FIELD + 1);
     const pid = fields[PID_FIELD];
     const severity = fields[SEVERITY_FIELD];

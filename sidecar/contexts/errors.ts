@@ -1,6 +1,7 @@
 /**
  * Errors of the memory-context library; each knows a stable code, an HTTP status and a SQLSTATE, in the
- * style of sidecar/lib/errors.ts, so a route can turn one into a protocol error body unchanged.
+ * style of sidecar/lib/errors.ts, so a route can turn one into a protocol error body (code, sqlstate,
+ * message, detail, hint) as it does a SidecarError.
  */
 
 export interface ContextsErrorText {
@@ -30,17 +31,6 @@ export class ContextsError extends Error {
     this.sqlstate = sqlstate;
     this.detail = text.detail;
     this.hint = text.hint;
-  }
-
-  toBody(): { code: string; sqlstate: string; message: string; detail?: string; hint?: string } {
-    const body: { code: string; sqlstate: string; message: string; detail?: string; hint?: string } = {
-      code: this.code,
-      sqlstate: this.sqlstate,
-      message: this.message,
-    };
-    if (this.detail !== undefined) body.detail = this.detail;
-    if (this.hint !== undefined) body.hint = this.hint;
-    return body;
   }
 }
 
