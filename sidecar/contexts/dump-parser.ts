@@ -1,6 +1,6 @@
+import { DumpIncompleteError } from "../errors.js";
 import type { ContextStats, ContextType } from "./context-stats.js";
 import { type DumpLine, parseDumpMessage } from "./dump-lines.js";
-import { DumpIncompleteError } from "./errors.js";
 
 /** One row of a dump, with the columns and meaning of the server's pg_backend_memory_contexts. */
 export interface ContextRow extends ContextStats {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { BackendExitedError, DumpTimeoutError, NotServerProcessError } from "../errors.js";
 import { type ContextDump, DumpAssembler } from "./dump-parser.js";
-import { BackendExitedError, DumpTimeoutError, NotServerProcessError } from "./errors.js";
 import type { LogSink, PollResult } from "./log-follower.js";
 import { createRecordReader, type LogDestination, type LogRecord, type RecordReader } from "./log-records.js";
 

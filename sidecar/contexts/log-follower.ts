@@ -1,5 +1,5 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
-import { LogUnreadableError } from "./errors.js";
+import { LogUnreadableError } from "../errors.js";
 
 export interface LogFollowerOptions {
   /**

@@ -1,4 +1,4 @@
-import { LogFormatError } from "./errors.js";
+import { LogFormatError } from "../errors.js";
 
 /**
  * A matcher for the stderr lines of a server, built from its log_line_prefix: it finds where a record

@@ -6,7 +6,7 @@ import {
   DumpAssembler,
   parseDumps,
 } from "../../../sidecar/contexts/dump-parser.js";
-import { DumpIncompleteError } from "../../../sidecar/contexts/errors.js";
+import { DumpIncompleteError } from "../../../sidecar/errors.js";
 import { DESTINATIONS, fixture, PG15, recordsOf } from "./fixtures.js";
 
 const byName = (dump: ContextDump | undefined, name: string) =>

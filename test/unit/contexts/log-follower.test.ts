@@ -2,8 +2,8 @@ import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LogUnreadableError } from "../../../sidecar/contexts/errors.js";
 import { LogFollower, type LogSink, logReadError } from "../../../sidecar/contexts/log-follower.js";
+import { LogUnreadableError } from "../../../sidecar/errors.js";
 
 let dir: string;
 beforeEach(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LogFormatError } from "../../../sidecar/contexts/errors.js";
 import { compileLinePrefix } from "../../../sidecar/contexts/log-line-prefix.js";
+import { LogFormatError } from "../../../sidecar/errors.js";
 
 describe("compileLinePrefix", () => {
   it("reads pid, severity and message after the default prefix '%m [%p] '", () => {
