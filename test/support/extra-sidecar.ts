@@ -1,4 +1,4 @@
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { inject } from "vitest";
 import { SidecarProcess } from "../../harness/sidecar-process.js";
 import type { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
@@ -22,7 +22,7 @@ export function startSidecarAt(socket: string, cluster?: ThrowawayCluster): Prom
   return SidecarProcess.start(cluster ?? runCluster(), { socket });
 }
 
-/** The run's cluster's server log (global setup keeps it beside the data directory). */
+/** The run's cluster's server log: the logging collector's file (harness/throwaway-cluster.ts). */
 export function runClusterLogFile(): string {
-  return `${dirname(inject("dataDir"))}/postgres.log`;
+  return join(inject("dataDir"), "log", "postgres.log");
 }
