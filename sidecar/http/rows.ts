@@ -3,10 +3,10 @@ import { Readable } from "node:stream";
 import type { FastifyPluginAsyncJsonSchemaToTs } from "@fastify/type-provider-json-schema-to-ts";
 import type { RoleAuthorizer } from "../cluster/authorize.js";
 import type { Cluster } from "../cluster/cluster.js";
-import { ForeignProcessError } from "../errors.js";
 import { SOURCES } from "../proc/columns.js";
 import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
 import { SharedReads, type SharingOptions } from "../rows/shared-reads.js";
+import { refuseForeign } from "./foreign-processes.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
 
 export interface RowsOptions {
@@ -49,20 +49,6 @@ async function* resume(
   } finally {
     await rest.return(undefined);
   }
-}
-
-/** A request naming a live process outside the cluster gets a clear error, not an empty answer. */
-async function refuseForeign(
-  cluster: Cluster,
-  wanted: ReadonlySet<number>,
-  members: number[],
-): Promise<void> {
-  const foreign = await cluster.foreignProcesses(wanted, new Set(members));
-  if (foreign.length === 0) return;
-  throw new ForeignProcessError(`process ${foreign[0]} is not a process of this PostgreSQL cluster`, {
-    detail: "pg_meminfo reads only the postmaster and the processes pg_stat_activity lists.",
-    hint: "Take the pid from pg_stat_activity.",
-  });
 }
 
 export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions }> = async (
