@@ -1,12 +1,13 @@
+import { isAbsolute, join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import type { ContextDump } from "../../sidecar/contexts/dump-parser.js";
 import { ContextDumper } from "../../sidecar/contexts/dumper.js";
 import { LogFollower } from "../../sidecar/contexts/log-follower.js";
 import type { LogDestination } from "../../sidecar/contexts/log-records.js";
-import { LiveCluster } from "../unit/contexts/live-cluster.js";
 
-let cluster: LiveCluster;
+let cluster: ThrowawayCluster;
 let control: pg.Client;
 let holder: pg.Client;
 let holding: Promise<unknown>;
@@ -15,9 +16,14 @@ let major: number;
 const BIG = 64 * 1024 * 1024;
 
 beforeAll(async () => {
-  cluster = await LiveCluster.start();
-  control = await cluster.connect("control");
-  holder = await cluster.connect("holder");
+  // Its own cluster, logging through the collector to stderr, csvlog and jsonlog files at once.
+  cluster = await ThrowawayCluster.create({
+    prefix: "pg-meminfo-contexts-live-",
+    settings: { log_destination: "'stderr,csvlog,jsonlog'" },
+  });
+  await cluster.start();
+  control = await cluster.connect("postgres", cluster.user, "control");
+  holder = await cluster.connect("postgres", cluster.user, "holder");
   major = Math.floor(
     Number((await control.query("SHOW server_version_num")).rows[0].server_version_num) / 10000,
   );
@@ -51,11 +57,23 @@ function dumperFor(client: pg.Client, destination: LogDestination, triggerClient
     trigger: async (pid) =>
       (await triggerClient.query(`SELECT pg_log_backend_memory_contexts(${Number(pid)}) AS ok`)).rows[0]
         .ok === true,
-    startFollower: () => LogFollower.start({ currentPath: () => cluster.currentLogfile(client, format) }),
+    startFollower: () => LogFollower.start({ currentPath: () => currentLogfile(client, format) }),
     destination,
-    linePrefix: "%m [%p] ",
+    linePrefix: PREFIX,
     majorVersion: major,
   });
+}
+
+/** The throwaway cluster's log_line_prefix. */
+const PREFIX = "%m [%p] %q%u@%d ";
+
+/** pg_current_logfile(format) as an absolute path. */
+async function currentLogfile(client: pg.Client, format: string): Promise<string | null> {
+  const { rows } = await client.query<{ path: string | null }>("SELECT pg_current_logfile($1) AS path", [
+    format,
+  ]);
+  const path = rows[0]?.path ?? null;
+  return path === null || isAbsolute(path) ? path : join(cluster.dataDir, path);
 }
 
 const sum = (dump: ContextDump, key: "totalBytes" | "freeBytes" | "totalNblocks" | "freeChunks") =>
@@ -77,7 +95,7 @@ describe("memory contexts of a live backend, through the server log", () => {
   }
 
   it("dumps the calling backend itself, matching its pg_backend_memory_contexts in names and levels", async () => {
-    const self = await cluster.connect("self");
+    const self = await cluster.connect("postgres", cluster.user, "self");
     try {
       const pid = (await self.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
       // Let the view's first use build the caches it needs, so that both readings see them.

@@ -17,9 +17,16 @@ function runCluster(): ThrowawayCluster {
   return like as ThrowawayCluster;
 }
 
-/** A second real sidecar of the run's cluster (or of `cluster`), listening on `socket`. */
-export function startSidecarAt(socket: string, cluster?: ThrowawayCluster): Promise<SidecarProcess> {
-  return SidecarProcess.start(cluster ?? runCluster(), { socket });
+/**
+ * A second real sidecar of the run's cluster (or of `cluster`), listening on `socket`, with more
+ * command line arguments if given.
+ */
+export function startSidecarAt(
+  socket: string,
+  cluster?: ThrowawayCluster,
+  extraArgs: string[] = [],
+): Promise<SidecarProcess> {
+  return SidecarProcess.start(cluster ?? runCluster(), { socket, extraArgs });
 }
 
 /** The run's cluster's server log: the logging collector's file (harness/throwaway-cluster.ts). */
