@@ -7,7 +7,7 @@ import { chmod, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { SidecarProcess } from "../../harness/sidecar-process.js";
 import { whileStopped } from "../support/backends.js";
 import { backendPid, connect } from "../support/db.js";
@@ -164,5 +164,45 @@ describe("a server log the sidecar cannot read", () => {
       await sleep(50);
     }
     throw new Error("dumps did not work again after log_line_prefix was reset");
+  });
+});
+
+describe("a sidecar whose role may not call pg_log_backend_memory_contexts", () => {
+  const role = `pgmi_ctx_sidecar_${process.pid}`;
+  let dir: string;
+  let sidecar: SidecarProcess | undefined;
+
+  beforeAll(async () => {
+    await newTarget();
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    dir = await privateDir("pg-meminfo-contexts-role-");
+    const socket = join(dir, "sidecar.sock");
+    // The last --database wins: the run's cluster, as that role.
+    const database = `host=${inject("pgHost")} port=${inject("pgPort")} user=${role} dbname=postgres`;
+    sidecar = await startSidecarAt(socket, undefined, ["--database", database]);
+    await admin.query("DROP SERVER IF EXISTS ctx_role CASCADE");
+    await admin.query(
+      `CREATE SERVER ctx_role FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket '${socket}', timeout '5')`,
+    );
+    await admin.query(
+      "CREATE FOREIGN TABLE ctx_role_contexts (pid integer, name text) SERVER ctx_role OPTIONS (source 'contexts')",
+    );
+  });
+
+  afterAll(async () => {
+    await admin.query("DROP SERVER IF EXISTS ctx_role CASCADE");
+    await sidecar?.stop();
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await rm(dir, { recursive: true, force: true });
+    await target.end();
+  });
+
+  it("a superuser's query fails with 42501, and the hint names the GRANT for the sidecar's role", async () => {
+    const error = await failure(admin, `SELECT * FROM ctx_role_contexts WHERE pid = ${targetPid}`);
+    expect(error.code).toBe("42501");
+    expect(error.message).toBe(
+      "permission denied: the sidecar's role cannot make backends log their memory contexts",
+    );
+    expect(error.hint).toBe(`GRANT EXECUTE ON FUNCTION pg_log_backend_memory_contexts(integer) TO ${role};`);
   });
 });
