@@ -15,6 +15,7 @@ import { authorizeDump } from "../contexts/dump-privilege.js";
 import { BadRequestError, NotServerProcessError } from "../errors.js";
 import { refuseForeign } from "./foreign-processes.js";
 import { parseBackendPid, parseColumnList, parsePids, parseRole } from "./request-params.js";
+import { RowsHeaders, RowsQuery } from "./request-schemas.js";
 
 export interface ContextsRouteOptions {
   db: Queryable;
@@ -23,60 +24,46 @@ export interface ContextsRouteOptions {
   dumps: ContextDumps;
 }
 
-const Query = {
-  type: "object",
-  properties: {
-    columns: { type: "string" },
-    pid: { type: "string" },
-  },
-  required: ["columns"],
-  additionalProperties: false,
-} as const;
-
-const Headers = {
-  type: "object",
-  properties: {
-    "x-pg-meminfo-role": { type: "string" },
-    "x-pg-meminfo-backend-pid": { type: "string" },
-  },
-} as const;
-
 export const contextsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: ContextsRouteOptions }> = async (
   app,
   options,
 ) => {
   const { db, authorizer, cluster, dumps } = options;
-  app.get("/v1/contexts", { schema: { querystring: Query, headers: Headers } }, async (request, reply) => {
-    const role = parseRole(request.headers["x-pg-meminfo-role"]);
-    const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
-    const columns = parseColumnList("contexts", request.query.columns, findContextColumn);
-    if (request.query.pid === undefined) {
-      throw new BadRequestError("memory contexts are read only for the backends named by pid", {
-        detail: "The request has no pid parameter.",
-        hint: "Add WHERE pid = ... or pid = ANY(...); a dump of every backend floods the server log.",
-      });
-    }
-    const wanted = parsePids(request.query.pid);
-    await authorizer.authorize(role);
-    await authorizeDump(db, role);
-    const members = [...(await cluster.processes(wanted)).keys()];
-    await refuseForeign(cluster, wanted, members);
-    const postmaster = await cluster.postmasterPid();
-    if (wanted.has(postmaster)) {
-      throw new NotServerProcessError(
-        `PID ${postmaster} is the postmaster, which cannot log its memory contexts`,
-        {
-          hint: "Take the pid of a backend or an auxiliary process from pg_stat_activity.",
-        },
-      );
-    }
-    const pids = [...wanted].sort((a, b) => a - b);
-    request.log.debug({ role, backendPid, pids }, "dumping memory contexts");
-    const body = contextCopyText(await dumps.dump(pids), columns);
-    // Chunked like every answer with rows: the terminating chunk tells the FDW the body is complete.
-    return reply
-      .header("content-type", "text/plain; charset=utf-8")
-      .header("transfer-encoding", "chunked")
-      .send(Readable.from(body === "" ? [] : [Buffer.from(body)], { objectMode: false }));
-  });
+  app.get(
+    "/v1/contexts",
+    { schema: { querystring: RowsQuery, headers: RowsHeaders } },
+    async (request, reply) => {
+      const role = parseRole(request.headers["x-pg-meminfo-role"]);
+      const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
+      const columns = parseColumnList("contexts", request.query.columns, findContextColumn);
+      if (request.query.pid === undefined) {
+        throw new BadRequestError("memory contexts are read only for the backends named by pid", {
+          detail: "The request has no pid parameter.",
+          hint: "Add WHERE pid = ... or pid = ANY(...); a dump of every backend floods the server log.",
+        });
+      }
+      const wanted = parsePids(request.query.pid);
+      await authorizer.authorize(role);
+      await authorizeDump(db, role);
+      const members = [...(await cluster.processes(wanted)).keys()];
+      await refuseForeign(cluster, wanted, members);
+      const postmaster = await cluster.postmasterPid();
+      if (wanted.has(postmaster)) {
+        throw new NotServerProcessError(
+          `PID ${postmaster} is the postmaster, which cannot log its memory contexts`,
+          {
+            hint: "Take the pid of a backend or an auxiliary process from pg_stat_activity.",
+          },
+        );
+      }
+      const pids = [...wanted].sort((a, b) => a - b);
+      request.log.debug({ role, backendPid, pids }, "dumping memory contexts");
+      const body = contextCopyText(await dumps.dump(pids), columns);
+      // Chunked like every answer with rows: the terminating chunk tells the FDW the body is complete.
+      return reply
+        .header("content-type", "text/plain; charset=utf-8")
+        .header("transfer-encoding", "chunked")
+        .send(Readable.from(body === "" ? [] : [Buffer.from(body)], { objectMode: false }));
+    },
+  );
 };
