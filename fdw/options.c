@@ -11,9 +11,10 @@
  *		max_response_size	the most bytes of rows accepted from the sidecar in one
  *				scan, a number of bytes or with a unit (default 1GB)
  * Foreign table options:
- *		source	"smaps" (one row per mapping), "summary" (one per process) or
- *				"by_kind" (one per process and kind of memory); "kind" is its
- *				name in extension version 1.0, still accepted
+ *		source	"smaps" (one row per mapping), "summary" (one per process),
+ *				"by_kind" (one per process and kind of memory) or "contexts"
+ *				(one per memory context of the backends a query names); "kind"
+ *				is its name in extension version 1.0, still accepted
  *
  *-------------------------------------------------------------------------
  */
@@ -108,10 +109,12 @@ parse_source(const char *value)
 		return MEMINFO_SOURCE_SUMMARY;
 	if (strcmp(value, "by_kind") == 0)
 		return MEMINFO_SOURCE_BY_KIND;
+	if (strcmp(value, "contexts") == 0)
+		return MEMINFO_SOURCE_CONTEXTS;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"source\": \"%s\"", value),
-			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process) and \"by_kind\" (one row per process and kind of memory).")));
+			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process), \"by_kind\" (one row per process and kind of memory) and \"contexts\" (one row per memory context of a backend).")));
 	return MEMINFO_SOURCE_SMAPS;	/* keep compiler quiet */
 }
 
@@ -288,6 +291,8 @@ meminfo_source_path(MeminfoSource source)
 			return "/v1/summary";
 		case MEMINFO_SOURCE_BY_KIND:
 			return "/v1/by_kind";
+		case MEMINFO_SOURCE_CONTEXTS:
+			return "/v1/contexts";
 	}
 	return "/v1/smaps";			/* keep compiler quiet */
 }

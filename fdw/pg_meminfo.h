@@ -36,14 +36,16 @@
 #define MEMINFO_DEFAULT_MAX_RESPONSE_SIZE (INT64CONST(1) << 30)
 
 /*
- * What a foreign table reads: one row per mapping, one per process, or one
- * per process and kind of memory.
+ * What a foreign table reads: one row per mapping, one per process, one per
+ * process and kind of memory, or one per memory context of a backend (from
+ * a dump it writes to the server log, so only for the pids a query names).
  */
 typedef enum MeminfoSource
 {
 	MEMINFO_SOURCE_SMAPS,
 	MEMINFO_SOURCE_SUMMARY,
-	MEMINFO_SOURCE_BY_KIND
+	MEMINFO_SOURCE_BY_KIND,
+	MEMINFO_SOURCE_CONTEXTS
 } MeminfoSource;
 
 /* The options of one foreign table and its server, resolved. */

@@ -37,6 +37,7 @@
 #include "optimizer/restrictinfo.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -58,6 +59,7 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 #define EST_MAPPINGS_PER_PROC	300 /* lines of a backend's smaps */
 #define EST_KINDS_PER_PROC		8	/* kinds of memory of one backend that
 									 * have mappings (of the nine there are) */
+#define EST_CONTEXTS_PER_PROC	120 /* memory contexts an idle backend logs */
 
 /*
  * Costs.  Starting a scan means a connection, a request and the sidecar
@@ -227,15 +229,39 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 											   find_column(RelationGetDescr(rel), "pid"));
 	table_close(rel, NoLock);
 
+	/*
+	 * A dump of memory contexts makes each backend write a few hundred lines
+	 * to the server log: never of every backend by accident.
+	 */
+	if (plan->source == MEMINFO_SOURCE_CONTEXTS && plan->pid_clause == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot read the memory contexts of every backend"),
+				 errdetail("A query of \"%s\" must name its backends with a condition on pid.",
+						   get_rel_name(foreigntableid)),
+				 errhint("Add WHERE pid = ... or pid = ANY(...); a dump of every backend floods the server log.")));
+
 	if (plan->pid_clause == NULL)
 		processes = EST_PROCESSES;
 	else if (IsA(plan->pid_clause, OpExpr))
 		processes = 1;
 	else
 		processes = EST_PIDS_IN_LIST;
-	baserel->rows = processes *
-		(plan->source == MEMINFO_SOURCE_SMAPS ? EST_MAPPINGS_PER_PROC :
-		 plan->source == MEMINFO_SOURCE_BY_KIND ? EST_KINDS_PER_PROC : 1);
+	switch (plan->source)
+	{
+		case MEMINFO_SOURCE_SMAPS:
+			baserel->rows = processes * EST_MAPPINGS_PER_PROC;
+			break;
+		case MEMINFO_SOURCE_BY_KIND:
+			baserel->rows = processes * EST_KINDS_PER_PROC;
+			break;
+		case MEMINFO_SOURCE_CONTEXTS:
+			baserel->rows = processes * EST_CONTEXTS_PER_PROC;
+			break;
+		case MEMINFO_SOURCE_SUMMARY:
+			baserel->rows = processes;
+			break;
+	}
 	baserel->fdw_private = plan;
 }
 

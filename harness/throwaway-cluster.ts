@@ -60,12 +60,19 @@ async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
 
 /**
  * A throwaway PostgreSQL cluster in a temporary directory, listening only on a Unix socket.
- * Layout of `baseDir`: `data/` (PGDATA), `sock/` (unix_socket_directories), `postgres.log`.
+ * Layout of `baseDir`: `data/` (PGDATA), `sock/` (unix_socket_directories), `startup.log` (what the
+ * postmaster writes before its logging collector runs). The collector writes `data/log/postgres.log`
+ * (stderr format, `%p` in every line prefix, never rotated by size or age), the file that
+ * pg_current_logfile() names and the sidecar reads memory-context dumps from; `settings` may add
+ * csvlog or jsonlog (`postgres.csv`, `postgres.json` beside it).
  */
 export class ThrowawayCluster {
   readonly dataDir: string;
   readonly socketDir: string;
+  /** The collector's stderr file. */
   readonly logFile: string;
+  /** The postmaster's own stderr until the collector starts (pg_ctl -l). */
+  readonly startupLogFile: string;
   readonly user = "postgres";
   private running = false;
 
@@ -76,7 +83,8 @@ export class ThrowawayCluster {
   ) {
     this.dataDir = join(baseDir, "data");
     this.socketDir = join(baseDir, "sock");
-    this.logFile = join(baseDir, "postgres.log");
+    this.logFile = join(this.dataDir, "log", "postgres.log");
+    this.startupLogFile = join(baseDir, "startup.log");
   }
 
   /** Create the directory and run initdb; the cluster is not started. */
@@ -126,6 +134,14 @@ export class ThrowawayCluster {
       synchronous_commit: "off",
       full_page_writes: "off",
       log_line_prefix: "'%m [%p] %q%u@%d '",
+      // One log file the sidecar can read dumps from (pg_current_logfile()), relative to the data
+      // directory as in a packaged cluster; mode 0600 of the postgres OS user, who runs the sidecar.
+      logging_collector: "on",
+      log_destination: "'stderr'",
+      log_directory: "'log'",
+      log_filename: "'postgres.log'",
+      log_rotation_age: "0",
+      log_rotation_size: "0",
       ...options.settings,
     };
     const lines = Object.entries(settings).map(([name, value]) => `${name} = ${value}`);
@@ -146,7 +162,7 @@ export class ThrowawayCluster {
   }
 
   async start(): Promise<void> {
-    const result = await this.pgCtl(["-l", this.logFile, "-w", "-t", "60", "start"], 90_000);
+    const result = await this.pgCtl(["-l", this.startupLogFile, "-w", "-t", "60", "start"], 90_000);
     if (result.code !== 0) {
       throw new Error(
         `pg_ctl start failed (${result.code}):\n${result.stdout}${result.stderr}\n${await this.log()}`,
@@ -238,8 +254,9 @@ export class ThrowawayCluster {
     }
   }
 
-  /** The server log so far (empty when there is none). */
+  /** The server log so far: the startup log, then the collector's file (empty when there is none). */
   async log(): Promise<string> {
-    return readFile(this.logFile, "utf8").catch(() => "");
+    const read = (path: string) => readFile(path, "utf8").catch(() => "");
+    return (await read(this.startupLogFile)) + (await read(this.logFile));
   }
 }

@@ -131,7 +131,14 @@ async function main(): Promise<void> {
     );
     console.log("  SELECT kind, pg_size_pretty(rss_bytes) FROM backend_memory_by_kind WHERE pid = <pid>;");
     console.log("  SELECT pg_size_pretty(total_pss_bytes) FROM cluster_memory;");
-    console.log("  SELECT sys_path, sum(rss) FROM get_all_smaps GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n");
+    console.log("  SELECT sys_path, sum(rss) FROM get_all_smaps GROUP BY 1 ORDER BY 2 DESC LIMIT 10;");
+    const [sort] = await cluster.sql<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'demo-big-sort'",
+    );
+    console.log("\nand what inside the big-sort session holds its memory:\n");
+    console.log(
+      `  SELECT name, pg_size_pretty(total_bytes) FROM memory_contexts WHERE pid = ${sort?.pid} ORDER BY total_bytes DESC LIMIT 5;\n`,
+    );
     if (!once) {
       console.log("Press Ctrl-C to stop and remove the cluster.");
       await waitForSignal();

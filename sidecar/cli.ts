@@ -1,6 +1,9 @@
 /** The pg-meminfo command line. */
+import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { poolConfig } from "./cluster/conninfo.js";
+import { DEFAULT_DUMP_TIMEOUT_MS } from "./contexts/context-dumps.js";
+import type { LogDestination } from "./contexts/log-records.js";
 import { SidecarError } from "./errors.js";
 import { SocketDirError } from "./security/socket-dir.js";
 import { closeOnSignals, startServer } from "./server.js";
@@ -10,6 +13,9 @@ interface SidecarFlags {
   socket?: string;
   logLevel: string;
   readThreads?: number;
+  serverLog?: string;
+  serverLogFormat?: LogDestination;
+  dumpTimeout?: number;
 }
 
 const SIDECAR_HELP = `
@@ -27,6 +33,15 @@ Database: a libpq connection string ("host=/var/run/postgresql port=5432 dbname=
 postgresql:// URI). Without --database, the PGHOST, PGPORT, PGUSER and PGDATABASE environment
 variables apply. The role needs no special privileges beyond reading pg_stat_activity and pg_roles;
 reading data_directory needs a superuser or pg_read_all_settings.
+
+Memory contexts (the memory_contexts table): the sidecar asks a backend to write its memory contexts to
+the server log with pg_log_backend_memory_contexts(), on its own connection, so its role needs
+  GRANT EXECUTE ON FUNCTION pg_log_backend_memory_contexts(integer) TO <the sidecar's role>;
+(superusers have it). It then reads the dump from the file the server logs to now: with
+logging_collector = on, the csvlog, jsonlog or stderr file named in current_logfiles in the data
+directory (for stderr, log_line_prefix must contain %p). Without the collector, give the file the
+server's standard error goes to with --server-log. A dump that is not complete within --dump-timeout
+fails; keep the foreign server's timeout option (10 s by default) above it.
 
 Examples:
   pg-meminfo sidecar --database "host=/var/run/postgresql port=5432 dbname=postgres"
@@ -47,6 +62,21 @@ export function program(): Command {
       "worker threads reading /proc (default: the available cores, the fastest); 0: the main thread " +
         "reads, one file at a time, about 8 MB less memory per thread and a slower get_all_smaps",
       readThreads,
+    )
+    .option(
+      "--server-log <path>",
+      "read memory-context dumps from this file (default: the file the server's logging collector writes now)",
+    )
+    .addOption(
+      new Option(
+        "--server-log-format <format>",
+        "format of --server-log (default: csvlog for .csv, jsonlog for .json, else stderr)",
+      ).choices(["stderr", "csvlog", "jsonlog"]),
+    )
+    .option(
+      "--dump-timeout <seconds>",
+      `how long a memory-context dump may take (default: ${DEFAULT_DUMP_TIMEOUT_MS / 1000}); keep the foreign server's timeout above it`,
+      dumpTimeout,
     )
     .addOption(
       new Option("--log-level <level>", "log level")
@@ -79,6 +109,11 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
       socket: flags.socket,
       logLevel: flags.logLevel,
       readThreads: flags.readThreads,
+      serverLog:
+        flags.serverLog === undefined
+          ? undefined
+          : { path: resolve(flags.serverLog), format: flags.serverLogFormat ?? formatOf(flags.serverLog) },
+      dumpTimeoutMs: flags.dumpTimeout,
     });
     closeOnSignals(server);
   } catch (err) {
@@ -92,6 +127,20 @@ function readThreads(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError("an integer from 0 to 64");
   return n;
+}
+
+/** The log format a file name suggests: csvlog and jsonlog files end in .csv and .json. */
+function formatOf(path: string): LogDestination {
+  if (path.endsWith(".csv")) return "csvlog";
+  return path.endsWith(".json") ? "jsonlog" : "stderr";
+}
+
+/** --dump-timeout in seconds (fractions allowed), as ms. */
+function dumpTimeout(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600)
+    throw new InvalidArgumentError("a number of seconds greater than 0 and at most 3600");
+  return Math.ceil(seconds * 1000);
 }
 
 function fail(message: string, hint?: string): void {

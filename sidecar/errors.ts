@@ -104,3 +104,45 @@ export class BusyError extends SidecarError {
     super("BUSY", 503, "53300", message, text);
   }
 }
+
+/** The server's log settings do not let the sidecar tell which process wrote a line (no %p). */
+export class LogFormatError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("LOG_FORMAT", 500, "22023", message, text);
+  }
+}
+
+/** The server log is not a file, or cannot be opened or read by the sidecar's OS user. */
+export class LogUnreadableError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("LOG_UNREADABLE", 500, "58030", message, text);
+  }
+}
+
+/** pg_log_backend_memory_contexts() returned false: not a PostgreSQL server process. */
+export class NotServerProcessError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("NOT_SERVER_PROCESS", 404, "22023", message, text);
+  }
+}
+
+/** A memory-context dump did not arrive (or not completely) within the dump timeout. */
+export class DumpTimeoutError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("DUMP_TIMEOUT", 504, "57014", message, text);
+  }
+}
+
+/** A dump began but its lines contradict each other (lost or mixed log lines). */
+export class DumpIncompleteError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("DUMP_INCOMPLETE", 502, "XX000", message, text);
+  }
+}
+
+/** The target process exited before its dump was complete. */
+export class BackendExitedError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("BACKEND_EXITED", 410, "55000", message, text);
+  }
+}

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { databaseError } from "./cluster/database-error.js";
 import { defaultSocketPath } from "./cluster/socket-path.js";
+import type { ServerLogFile } from "./contexts/server-log.js";
 import { InternalError } from "./errors.js";
 import { build } from "./http/app.js";
 import { ScratchBuffer } from "./proc/proc-file.js";
@@ -20,6 +21,10 @@ export interface ServerOptions {
   logLevel?: string;
   /** Worker threads reading /proc; the available cores by default, 0 reads in the main thread. */
   readThreads?: number | undefined;
+  /** The log file memory-context dumps are read from, instead of the server's current_logfiles. */
+  serverLog?: ServerLogFile | undefined;
+  /** How long a memory-context dump may take, in ms. */
+  dumpTimeoutMs?: number | undefined;
 }
 
 export interface RunningServer {
@@ -51,6 +56,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db: pool,
       secret,
       pool: reads,
+      serverLog: options.serverLog,
+      dumpTimeoutMs: options.dumpTimeoutMs,
       logger: {
         level: options.logLevel ?? "info",
         // Belt and braces: nothing logs these, and if something ever does they stay out of the log.

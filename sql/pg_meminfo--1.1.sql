@@ -170,3 +170,57 @@ GRANT SELECT ON @extschema@.get_all_smaps, @extschema@.smap_summary,
   @extschema@.backend_memory_by_kind, @extschema@.backend_memory, @extschema@.cluster_memory TO pg_read_all_stats;
 REVOKE ALL ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() TO pg_read_all_stats;
+
+-- The memory contexts of the backends a query names by pid (WHERE pid = ...,
+-- pid = ANY (...) or pid IN (...) is required): each one writes them to the
+-- server log when asked (pg_log_backend_memory_contexts), and the sidecar
+-- reads them there.  Columns that pg_backend_memory_contexts has keep its
+-- names and meaning on this server (level is numbered as its view numbers
+-- it); summarized_contexts is set on the rows that stand for N contexts the
+-- server folded into one line.
+CREATE FOREIGN TABLE @extschema@.memory_contexts (
+  pid integer,
+  name text,
+  ident text,
+  parent text,
+  level integer,
+  path integer[],
+  type text,
+  total_bytes bigint,
+  total_nblocks bigint,
+  free_bytes bigint,
+  free_chunks bigint,
+  used_bytes bigint,
+  summarized_contexts integer
+) SERVER pg_meminfo OPTIONS (source 'contexts');
+
+-- One row per backend named by pid: what its memory contexts hold (the grand
+-- total of its dump), its five largest contexts, and unaccounted_bytes, the
+-- memory of its own (uss_bytes) that no context holds: JIT code, libraries,
+-- malloc outside PostgreSQL's allocator.  WHERE pid = ... reaches both
+-- sources: the join on pid carries the condition to backend_memory.
+CREATE VIEW @extschema@.backend_memory_contexts_top AS
+SELECT pid,
+       m.backend_type,
+       c.contexts,
+       c.total_bytes,
+       c.used_bytes,
+       c.free_bytes,
+       c.largest_contexts,
+       c.largest_contexts_bytes,
+       m.uss_bytes,
+       m.uss_bytes - c.total_bytes AS unaccounted_bytes
+  FROM (SELECT pid,
+               sum(coalesce(summarized_contexts, 1))::bigint AS contexts,
+               sum(total_bytes)::bigint AS total_bytes,
+               sum(used_bytes)::bigint AS used_bytes,
+               sum(free_bytes)::bigint AS free_bytes,
+               (array_agg(coalesce(name, summarized_contexts || ' more child contexts')
+                          ORDER BY total_bytes DESC, path))[1:5] AS largest_contexts,
+               (array_agg(total_bytes ORDER BY total_bytes DESC, path))[1:5] AS largest_contexts_bytes
+          FROM @extschema@.memory_contexts
+         GROUP BY pid) c
+  JOIN @extschema@.backend_memory m USING (pid);
+
+REVOKE ALL ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top FROM PUBLIC;
+GRANT SELECT ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top TO pg_read_all_stats;

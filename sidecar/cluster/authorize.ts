@@ -59,6 +59,6 @@ export async function authorize(db: Queryable, roleOid: string): Promise<void> {
 }
 
 /** Quotes a role name as an SQL identifier when it needs it. */
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }

@@ -4,9 +4,12 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import { RoleAuthorizer } from "../cluster/authorize.js";
 import { Cluster } from "../cluster/cluster.js";
 import type { Queryable } from "../cluster/queryable.js";
+import { ContextDumps } from "../contexts/context-dumps.js";
+import type { ServerLogFile } from "../contexts/server-log.js";
 import type { ReadPool } from "../rows/read-pool.js";
 import { parentsFrom } from "../rows/read-task.js";
 import { SignatureVerifier } from "../security/request-signature.js";
+import { contextsRoutes } from "./contexts.js";
 import { installErrorHandlers } from "./error-handlers.js";
 import { installRequestAuth } from "./request-auth.js";
 import { rowsRoutes } from "./rows.js";
@@ -22,6 +25,10 @@ export interface BuildOptions {
   logger?: FastifyServerOptions["logger"];
   /** Root of the proc tree the memory files (smaps, smaps_rollup, statm) are read from; "/proc" by default. */
   procRoot?: string | undefined;
+  /** A log file to read memory-context dumps from, instead of the server's current_logfiles. */
+  serverLog?: ServerLogFile | undefined;
+  /** How long a memory-context dump may take (context-dumps.ts, DEFAULT_DUMP_TIMEOUT_MS). */
+  dumpTimeoutMs?: number | undefined;
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
@@ -37,10 +44,15 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   // Which processes are the cluster's is always read from the real /proc.
   const parents = async (pids: number[]) =>
     parentsFrom(await pool.run({ type: "parents", pids, procRoot: undefined }));
-  await app.register(rowsRoutes, {
-    authorizer: new RoleAuthorizer(options.db),
-    cluster: new Cluster(options.db, parents),
-    copy: { pool, procRoot },
+  const authorizer = new RoleAuthorizer(options.db);
+  const cluster = new Cluster(options.db, parents);
+  await app.register(rowsRoutes, { authorizer, cluster, copy: { pool, procRoot } });
+  const dumps = new ContextDumps({
+    db: options.db,
+    postmasterPid: () => cluster.postmasterPid(),
+    serverLog: options.serverLog,
+    timeoutMs: options.dumpTimeoutMs,
   });
+  await app.register(contextsRoutes, { db: options.db, authorizer, cluster, dumps });
   return app;
 }

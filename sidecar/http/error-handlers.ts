@@ -53,7 +53,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new NotFoundError("not found", {
-      detail: `There is no ${request.method} ${request.url.split("?", 1)[0]}; the paths are /v1/smaps, /v1/summary and /v1/by_kind.`,
+      detail: `There is no ${request.method} ${request.url.split("?", 1)[0]}; the paths are /v1/smaps, /v1/summary, /v1/by_kind and /v1/contexts.`,
     });
     return reply.code(404).type("application/json").send(error.toBody());
   });

@@ -37,6 +37,11 @@ export function parseBackendPid(header: string | undefined): number | undefined 
 
 /** The requested columns, in request order; unknown names and duplicates are refused. */
 export function parseColumns(source: Source, text: string): Column[] {
+  return parseColumnList(source, text, (name) => findColumn(source, name));
+}
+
+/** The columns named in `text` that `find` knows, in request order, for the source named `source`. */
+export function parseColumnList<C>(source: string, text: string, find: (name: string) => C | undefined): C[] {
   if (text === "")
     throw new BadRequestError("no columns requested", { detail: "The columns parameter is empty." });
   const names = text.split(",");
@@ -44,7 +49,7 @@ export function parseColumns(source: Source, text: string): Column[] {
   return names.map((name) => {
     if (name === "")
       throw new BadRequestError("empty column name", { detail: `The columns parameter is "${text}".` });
-    const column = findColumn(source, name);
+    const column = find(name);
     if (column === undefined) {
       throw new UnknownColumnError(`column "${name}" does not exist`, {
         detail: `The ${source} source has no column named "${name}".`,

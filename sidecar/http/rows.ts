@@ -3,11 +3,12 @@ import { Readable } from "node:stream";
 import type { FastifyPluginAsyncJsonSchemaToTs } from "@fastify/type-provider-json-schema-to-ts";
 import type { RoleAuthorizer } from "../cluster/authorize.js";
 import type { Cluster } from "../cluster/cluster.js";
-import { ForeignProcessError } from "../errors.js";
 import { SOURCES } from "../proc/columns.js";
 import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
 import { SharedReads, type SharingOptions } from "../rows/shared-reads.js";
+import { refuseForeign } from "./foreign-processes.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
+import { RowsHeaders, RowsQuery } from "./request-schemas.js";
 
 export interface RowsOptions {
   authorizer: RoleAuthorizer;
@@ -16,26 +17,6 @@ export interface RowsOptions {
   /** Sharing of identical requests (rows/shared-reads.ts); the defaults when absent. */
   sharing?: SharingOptions;
 }
-
-// Plain JSON Schema: fastify validates it, json-schema-to-ts types it, and nothing heavy loads at run time.
-const Query = {
-  type: "object",
-  properties: {
-    columns: { type: "string" },
-    pid: { type: "string" },
-  },
-  required: ["columns"],
-  additionalProperties: false,
-} as const;
-
-// The role header is checked by parseRole, so that its absence is MISSING_ROLE and not BAD_REQUEST.
-const Headers = {
-  type: "object",
-  properties: {
-    "x-pg-meminfo-role": { type: "string" },
-    "x-pg-meminfo-backend-pid": { type: "string" },
-  },
-} as const;
 
 /** Yields an already read first step, then the rest; closing it closes the source. */
 async function* resume(
@@ -51,20 +32,6 @@ async function* resume(
   }
 }
 
-/** A request naming a live process outside the cluster gets a clear error, not an empty answer. */
-async function refuseForeign(
-  cluster: Cluster,
-  wanted: ReadonlySet<number>,
-  members: number[],
-): Promise<void> {
-  const foreign = await cluster.foreignProcesses(wanted, new Set(members));
-  if (foreign.length === 0) return;
-  throw new ForeignProcessError(`process ${foreign[0]} is not a process of this PostgreSQL cluster`, {
-    detail: "pg_meminfo reads only the postmaster and the processes pg_stat_activity lists.",
-    hint: "Take the pid from pg_stat_activity.",
-  });
-}
-
 export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions }> = async (
   app,
   options,
@@ -72,35 +39,39 @@ export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions
   const { authorizer, cluster, copy } = options;
   const shared = new SharedReads(options.sharing);
   for (const source of SOURCES) {
-    app.get(`/v1/${source}`, { schema: { querystring: Query, headers: Headers } }, async (request, reply) => {
-      const role = parseRole(request.headers["x-pg-meminfo-role"]);
-      const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
-      const columns = parseColumns(source, request.query.columns);
-      const wanted = request.query.pid === undefined ? null : parsePids(request.query.pid);
-      await authorizer.authorize(role);
-      const started = await cluster.processes(wanted ?? undefined);
-      const pids = [...started.keys()];
-      if (wanted !== null) await refuseForeign(cluster, wanted, pids);
-      const startLimits = await cluster.startLimits(started);
-      request.log.debug({ source, role, backendPid, processes: pids.length }, "reading rows");
+    app.get(
+      `/v1/${source}`,
+      { schema: { querystring: RowsQuery, headers: RowsHeaders } },
+      async (request, reply) => {
+        const role = parseRole(request.headers["x-pg-meminfo-role"]);
+        const backendPid = parseBackendPid(request.headers["x-pg-meminfo-backend-pid"]);
+        const columns = parseColumns(source, request.query.columns);
+        const wanted = request.query.pid === undefined ? null : parsePids(request.query.pid);
+        await authorizer.authorize(role);
+        const started = await cluster.processes(wanted ?? undefined);
+        const pids = [...started.keys()];
+        if (wanted !== null) await refuseForeign(cluster, wanted, pids);
+        const startLimits = await cluster.startLimits(started);
+        request.log.debug({ source, role, backendPid, processes: pids.length }, "reading rows");
 
-      // The first process is read before the status line, so its failure is still a JSON error. A
-      // later failure destroys the stream: the connection closes without the terminating chunk.
-      // Identical concurrent requests share one read; a caller that goes away stops waiting for it.
-      const gone = new AbortController();
-      reply.raw.once("close", () => gone.abort());
-      const key = `${source}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
-      const rows = shared.rows(
-        key,
-        (signal) => copyRows(source, pids, columns, copy, startLimits, signal),
-        gone.signal,
-      );
-      const first = await rows.next();
-      // Chunked even when empty: the terminating chunk is what tells the FDW the body is complete.
-      return reply
-        .header("content-type", "text/plain; charset=utf-8")
-        .header("transfer-encoding", "chunked")
-        .send(Readable.from(resume(first, rows), { objectMode: false }));
-    });
+        // The first process is read before the status line, so its failure is still a JSON error. A
+        // later failure destroys the stream: the connection closes without the terminating chunk.
+        // Identical concurrent requests share one read; a caller that goes away stops waiting for it.
+        const gone = new AbortController();
+        reply.raw.once("close", () => gone.abort());
+        const key = `${source}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
+        const rows = shared.rows(
+          key,
+          (signal) => copyRows(source, pids, columns, copy, startLimits, signal),
+          gone.signal,
+        );
+        const first = await rows.next();
+        // Chunked even when empty: the terminating chunk is what tells the FDW the body is complete.
+        return reply
+          .header("content-type", "text/plain; charset=utf-8")
+          .header("transfer-encoding", "chunked")
+          .send(Readable.from(resume(first, rows), { objectMode: false }));
+      },
+    );
   }
 };

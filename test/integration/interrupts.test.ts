@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { backendPid, connect } from "../support/db.js";
@@ -115,7 +116,12 @@ describe("interrupting a scan that waits on the sidecar", () => {
     expect(await postmasterPid()).toBe(postmaster);
     const gone = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1", [pid]);
     expect(gone.rows[0]?.n).toBe(0);
-    const log = (await readFile(runClusterLogFile(), "utf8")).slice(logBefore);
+    // The logging collector writes what the backend sent it a moment later.
+    let log = "";
+    for (let i = 0; i < 100 && !log.includes("terminating connection"); i++) {
+      if (i > 0) await sleep(20);
+      log = (await readFile(runClusterLogFile(), "utf8")).slice(logBefore);
+    }
     expect(log).not.toMatch(CRASH);
     expect(log).toContain("terminating connection due to administrator command");
     // Every other session survived.

@@ -84,7 +84,7 @@ describe.skipIf(!isRoot())("the FDW under valgrind", () => {
       "-D",
       cluster.dataDir,
       "-l",
-      cluster.logFile,
+      cluster.startupLogFile,
       "-w",
       "-t",
       "90",

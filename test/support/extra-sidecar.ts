@@ -1,4 +1,4 @@
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { inject } from "vitest";
 import { SidecarProcess } from "../../harness/sidecar-process.js";
 import type { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
@@ -17,12 +17,19 @@ function runCluster(): ThrowawayCluster {
   return like as ThrowawayCluster;
 }
 
-/** A second real sidecar of the run's cluster (or of `cluster`), listening on `socket`. */
-export function startSidecarAt(socket: string, cluster?: ThrowawayCluster): Promise<SidecarProcess> {
-  return SidecarProcess.start(cluster ?? runCluster(), { socket });
+/**
+ * A second real sidecar of the run's cluster (or of `cluster`), listening on `socket`, with more
+ * command line arguments if given.
+ */
+export function startSidecarAt(
+  socket: string,
+  cluster?: ThrowawayCluster,
+  extraArgs: string[] = [],
+): Promise<SidecarProcess> {
+  return SidecarProcess.start(cluster ?? runCluster(), { socket, extraArgs });
 }
 
-/** The run's cluster's server log (global setup keeps it beside the data directory). */
+/** The run's cluster's server log: the logging collector's file (harness/throwaway-cluster.ts). */
 export function runClusterLogFile(): string {
-  return `${dirname(inject("dataDir"))}/postgres.log`;
+  return join(inject("dataDir"), "log", "postgres.log");
 }

@@ -15,7 +15,8 @@ SELECT c.relname,
        has_table_privilege('public', c.oid, 'SELECT') AS public_select,
        has_table_privilege('pg_read_all_stats', c.oid, 'SELECT') AS stats_select
 FROM pg_class c
-WHERE c.relname IN ('get_all_smaps', 'smap_summary', 'backend_memory_by_kind', 'backend_memory', 'cluster_memory')
+WHERE c.relname IN ('get_all_smaps', 'smap_summary', 'backend_memory_by_kind', 'backend_memory', 'cluster_memory',
+                    'memory_contexts', 'backend_memory_contexts_top')
 ORDER BY 1;
 SELECT p.proname,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
@@ -94,6 +95,13 @@ SELECT count(*) FROM smap_summary WHERE pid = 1;  -- ERROR
 SELECT count(*) FROM smap_summary WHERE pid = 4194304;
 SELECT count(*) FROM smap_summary WHERE pid = NULL;
 SELECT count(*) FROM smap_summary WHERE pid = ANY ('{}'::int[]);
+-- Memory contexts: only of the backends a query names (a dump of each is
+-- written to the server log); my own backend's start at TopMemoryContext.
+SELECT * FROM memory_contexts;  -- ERROR
+SELECT name, parent, path FROM memory_contexts WHERE pid = pg_backend_pid() LIMIT 1;
+SELECT count(*) > 50 AS many_contexts, bool_and(used_bytes = total_bytes - free_bytes) AS used_is_total_minus_free
+FROM memory_contexts WHERE pid = ANY (ARRAY[pg_backend_pid()]);
+SELECT count(*) FROM memory_contexts WHERE pid = NULL;
 -- The postmaster is listed.
 SELECT count(*) FROM smap_summary s
 WHERE s.pid = (SELECT split_part(pg_read_file('postmaster.pid'), E'\n', 1)::int);

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { chooseDestination, currentLogfile } from "../../../sidecar/contexts/server-log.js";
+
+describe("where the server logs", () => {
+  it("reads csvlog first, then jsonlog, then stderr; never syslog or eventlog", () => {
+    expect(chooseDestination("stderr")).toBe("stderr");
+    expect(chooseDestination("stderr, csvlog")).toBe("csvlog");
+    expect(chooseDestination("jsonlog,stderr")).toBe("jsonlog");
+    expect(chooseDestination("STDERR,syslog")).toBe("stderr");
+    expect(chooseDestination("syslog")).toBeUndefined();
+    expect(chooseDestination("")).toBeUndefined();
+  });
+
+  it("takes the file of a format from current_logfiles, relative paths against the data directory", () => {
+    const text = "stderr log/postgresql-2026-12-01.log\ncsvlog /var/log/pg/postgresql.csv\n";
+    expect(currentLogfile(text, "stderr", "/srv/pg")).toBe("/srv/pg/log/postgresql-2026-12-01.log");
+    expect(currentLogfile(text, "csvlog", "/srv/pg")).toBe("/var/log/pg/postgresql.csv");
+    expect(currentLogfile(text, "jsonlog", "/srv/pg")).toBeNull();
+    expect(currentLogfile("", "stderr", "/srv/pg")).toBeNull();
+    // A name with spaces is taken whole.
+    expect(currentLogfile("stderr log/my log.log\n", "stderr", "/d")).toBe("/d/log/my log.log");
+  });
+});
