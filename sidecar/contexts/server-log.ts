@@ -52,12 +52,21 @@ export function chooseDestination(logDestination: string): LogDestination | unde
   return PREFERRED.find((d) => listed.has(d));
 }
 
-/** The path current_logfiles gives for `format` (absolute, relative ones resolved), or null. */
-export function currentLogfile(text: string, format: LogDestination, dataDir: string): string | null {
+/**
+ * The path current_logfiles gives for `format`, or null: a relative one under `dataDir`, an absolute
+ * one under `root` (both as the sidecar reaches them: through the postmaster's /proc entries, which
+ * also work from another container that shares its PID namespace).
+ */
+export function currentLogfile(
+  text: string,
+  format: LogDestination,
+  dataDir: string,
+  root = "/",
+): string | null {
   for (const line of text.split("\n")) {
     if (!line.startsWith(`${format} `)) continue;
     const path = line.slice(format.length + 1);
-    return isAbsolute(path) ? path : join(dataDir, path);
+    return isAbsolute(path) ? join(root, path) : join(dataDir, path);
   }
   return null;
 }
@@ -104,8 +113,11 @@ export async function serverLog(
       hint: "Add stderr, csvlog or jsonlog to log_destination, or start the sidecar with --server-log.",
     });
   }
-  // The postmaster runs in its data directory; current_logfiles there names the files it writes.
-  const dataDir = await readlink(`/proc/${await postmasterPid()}/cwd`).catch((err: unknown) => {
+  // The postmaster runs in its data directory; current_logfiles there names the files it writes. The
+  // files are read through /proc/PID/cwd and /proc/PID/root, so that a sidecar in another container
+  // sharing the server's PID namespace (docker-compose.yml) reads the server's files, not its own.
+  const postmaster = await postmasterPid();
+  const dataDir = await readlink(`/proc/${postmaster}/cwd`).catch((err: unknown) => {
     throw new LogUnreadableError("cannot find the server's data directory", {
       detail: `${(err as Error).message}.`,
       hint: "The sidecar must run on the server's host, as its OS user, in its PID namespace.",
@@ -113,8 +125,9 @@ export async function serverLog(
     });
   });
   const currentPath = async () => {
-    const text = await readFile(join(dataDir, "current_logfiles"), "utf8").catch(() => null);
-    return text === null ? null : currentLogfile(text, destination, dataDir);
+    const cwd = `/proc/${postmaster}/cwd`;
+    const text = await readFile(join(cwd, "current_logfiles"), "utf8").catch(() => null);
+    return text === null ? null : currentLogfile(text, destination, cwd, `/proc/${postmaster}/root`);
   };
   return {
     ...common,

@@ -172,12 +172,40 @@ describe.skipIf(engine.client === undefined)("pg_meminfo in containers", { timeo
       ).not.toEqual([]);
     });
 
+    it("reads the memory contexts of a backend from the server log, numbered as that version numbers them", async () => {
+      // The log line format differs between 15/16, 17 and 18; 18 numbers levels from 1.
+      const top = major >= 18 ? 1 : 0;
+      const [own] = await stack.rows<{ names: string[]; levels: number[]; total: string; view: string }>(
+        `SELECT array_agg(name ORDER BY name) FILTER (WHERE level = ${top}) AS names,
+                array_agg(DISTINCT level ORDER BY level) AS levels,
+                sum(total_bytes)::text AS total,
+                (SELECT total_bytes::text FROM backend_memory_contexts_top WHERE pid = pg_backend_pid()) AS view
+           FROM memory_contexts WHERE pid = pg_backend_pid()`,
+      );
+      expect(own?.names).toEqual(["TopMemoryContext"]);
+      expect(own?.levels.slice(0, 3)).toEqual([top, top + 1, top + 2]);
+      expect(Number(own?.total)).toBeGreaterThan(256 * 1024);
+      expect(Number(own?.view)).toBeGreaterThan(256 * 1024);
+      const checkpointer = (await containerProcesses(stack.db)).find((p) =>
+        p.title.startsWith("postgres: checkpointer"),
+      );
+      const [other] = await stack.rows<{ n: number }>(
+        `SELECT count(*)::int AS n FROM memory_contexts WHERE pid = ${checkpointer?.pid ?? 0} AND name = 'TopMemoryContext'`,
+      );
+      expect(other?.n).toBe(1);
+    });
+
     it("refuses a role without pg_read_all_stats with 42501", async () => {
       const role = `plain_${randomBytes(3).toString("hex")}`;
       const password = randomBytes(12).toString("hex");
       await stack.run(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
       try {
-        for (const table of ["smap_summary", "get_all_smaps", "backend_memory_by_kind"]) {
+        for (const table of [
+          "smap_summary",
+          "get_all_smaps",
+          "backend_memory_by_kind",
+          "memory_contexts WHERE pid = 1",
+        ]) {
           const result = await stack.psql(`SELECT count(*) FROM ${table}`, { user: role, password });
           expect(result.exitCode, result.stdout).not.toBe(0);
           expect(result.stderr).toMatch(/ERROR: {2}42501: /);

@@ -19,5 +19,12 @@ describe("where the server logs", () => {
     expect(currentLogfile("", "stderr", "/srv/pg")).toBeNull();
     // A name with spaces is taken whole.
     expect(currentLogfile("stderr log/my log.log\n", "stderr", "/d")).toBe("/d/log/my log.log");
+    // Through the postmaster's /proc entries: its cwd for a relative path, its root for an absolute one.
+    expect(currentLogfile(text, "stderr", "/proc/7/cwd", "/proc/7/root")).toBe(
+      "/proc/7/cwd/log/postgresql-2026-12-01.log",
+    );
+    expect(currentLogfile(text, "csvlog", "/proc/7/cwd", "/proc/7/root")).toBe(
+      "/proc/7/root/var/log/pg/postgresql.csv",
+    );
   });
 });
