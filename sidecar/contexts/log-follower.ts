@@ -1,3 +1,4 @@
+import { readlinkSync } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { LogUnreadableError } from "../errors.js";
 
@@ -26,8 +27,25 @@ export interface PollResult {
 
 const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * A log path as the server names it: the sidecar reads the server's files through its /proc entries
+ * (/proc/PID/cwd/log/..., /proc/PID/root/var/log/...), which a user would not recognise.
+ */
+export function shownPath(path: string): string {
+  const through = /^\/proc\/([0-9]+)\/(cwd|root)(\/.*)?$/.exec(path);
+  if (through === null) return path;
+  const rest = through[3] ?? "";
+  if (through[2] === "root") return rest || "/";
+  try {
+    return `${readlinkSync(`/proc/${through[1]}/cwd`)}${rest}`;
+  } catch {
+    return path;
+  }
+}
+
 /** The error to report for a failed open or read of the server log. */
-export function logReadError(path: string, error: unknown): LogUnreadableError {
+export function logReadError(read: string, error: unknown): LogUnreadableError {
+  const path = shownPath(read);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === "EACCES" || code === "EPERM") {
     return new LogUnreadableError(`cannot read the server log "${path}": permission denied`, {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { shownPath } from "../../../sidecar/contexts/log-follower.js";
 import { chooseDestination, currentLogfile } from "../../../sidecar/contexts/server-log.js";
 
 describe("where the server logs", () => {
@@ -26,5 +27,15 @@ describe("where the server logs", () => {
     expect(currentLogfile(text, "csvlog", "/proc/7/cwd", "/proc/7/root")).toBe(
       "/proc/7/root/var/log/pg/postgresql.csv",
     );
+  });
+});
+
+describe("shownPath", () => {
+  it("names a log read through the postmaster's /proc entries as the server names it", () => {
+    expect(shownPath(`/proc/${process.pid}/cwd/log/postgres.log`)).toBe(`${process.cwd()}/log/postgres.log`);
+    expect(shownPath("/proc/7/root/var/log/pg.csv")).toBe("/var/log/pg.csv");
+    expect(shownPath("/var/log/pg.csv")).toBe("/var/log/pg.csv");
+    // A process that has gone: the path as it was read.
+    expect(shownPath("/proc/999999999/cwd/log/x.log")).toBe("/proc/999999999/cwd/log/x.log");
   });
 });
