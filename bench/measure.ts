@@ -19,11 +19,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-/** temp_bytes of the cluster's databases so far, with the querying backend's counters flushed. */
-export async function tempBytes(client: pg.Client): Promise<number> {
-  await client.query("SELECT pg_stat_force_next_flush()");
+/**
+ * temp_bytes of the cluster's databases so far, with the counters of the backend that ran the queries
+ * flushed first (`flush` runs SQL on that backend's session): a backend otherwise reports them up to
+ * a second later, into whichever query is measured then.
+ */
+export async function tempBytes(
+  client: pg.Client,
+  flush: (sql: string) => Promise<unknown>,
+): Promise<number> {
+  await flush("SELECT pg_stat_force_next_flush()");
   // The flush happens when the backend goes idle after the statement above.
-  await client.query("SELECT 1");
+  await flush("SELECT 1");
   const { rows } = await client.query<{ bytes: string }>(
     "SELECT pg_stat_clear_snapshot(), coalesce(sum(temp_bytes), 0)::text AS bytes FROM pg_stat_database",
   );

@@ -98,7 +98,8 @@ async function step(
     floors.rollupOne.push(await catMs(procFiles([samplePid], "smaps_rollup")));
     for (const name of NAMES) {
       const sql = QUERIES[name].sql.replace("$PID", String(samplePid));
-      const before = timed ? await tempBytes(client) : 0;
+      const flush = (statement: string) => psql.time(statement);
+      const before = timed ? await tempBytes(client, flush) : 0;
       const anonBefore = statusKb(psqlPid, "RssAnon");
       let anonPeak = anonBefore;
       const watch = setInterval(() => {
@@ -109,7 +110,7 @@ async function step(
       const cpuAfter = cpuMs(sidecarPid);
       const anonAfter = Math.max(anonPeak, statusKb(psqlPid, "RssAnon"));
       if (!timed) continue;
-      temp[name] = Math.max(temp[name], (await tempBytes(client)) - before);
+      temp[name] = Math.max(temp[name], (await tempBytes(client, flush)) - before);
       times[name].push(ms);
       cpu[name].push(QUERIES[name].ours ? cpuAfter - cpuBefore : 0);
       growth[name] = Math.max(growth[name], anonAfter - anonBefore);
