@@ -28,6 +28,8 @@ export interface SidecarOptions {
   socket?: string;
   /** Extra command line arguments for `pg-meminfo sidecar`. */
   extraArgs?: string[];
+  /** Extra environment variables (PGPASSWORD, say). */
+  env?: Record<string, string>;
   /** How long to wait for the socket to accept connections (default 20 s). */
   startTimeoutMs?: number;
   repoRoot?: string;
@@ -87,7 +89,7 @@ export class SidecarProcess {
     const child = spawn(command, fullArgs, {
       cwd: cluster.baseDir,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NODE: process.execPath },
+      env: { ...process.env, ...options.env, NODE: process.execPath },
     });
     const sidecar = new SidecarProcess(child, socketPath);
     try {

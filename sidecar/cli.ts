@@ -1,7 +1,7 @@
 /** The pg-meminfo command line. */
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { poolConfig } from "./cluster/conninfo.js";
+import { passwordIn, poolConfig } from "./cluster/conninfo.js";
 import { DEFAULT_DUMP_TIMEOUT_MS } from "./contexts/context-dumps.js";
 import type { LogDestination } from "./contexts/log-records.js";
 import { SidecarError } from "./errors.js";
@@ -89,6 +89,15 @@ export function program(): Command {
 }
 
 async function runSidecar(flags: SidecarFlags): Promise<void> {
+  // First: whoever started it, the password is already on display.
+  if (passwordIn(flags.database)) {
+    fail(
+      "--database must not hold a password: every local user can read the command line (ps)",
+      "Leave it out of --database and set PGPASSWORD in the sidecar's environment (systemd: EnvironmentFile=), " +
+        "or put it in the ~/.pgpass of the sidecar's OS user (or the file PGPASSFILE names).",
+    );
+    return;
+  }
   if (process.getuid?.() === 0) {
     fail(
       "the sidecar must not run as root",

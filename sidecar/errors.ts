@@ -69,6 +69,12 @@ export class NotFoundError extends SidecarError {
   }
 }
 
+export class MethodNotAllowedError extends SidecarError {
+  constructor(message: string, text?: ErrorText) {
+    super("METHOD_NOT_ALLOWED", 405, "0A000", message, text);
+  }
+}
+
 export class ProcUnreadableError extends SidecarError {
   constructor(message: string, text?: ErrorText) {
     super("PROC_UNREADABLE", 500, "58000", message, text);

@@ -62,3 +62,25 @@ export function poolConfig(conninfo: string | undefined): PoolConfig {
   }
   return config as PoolConfig;
 }
+
+/**
+ * Whether a connection string carries a password: a password key, or a URI's user:password@ or
+ * ?password=. A command line is readable by every local user (ps), so the sidecar refuses one.
+ */
+export function passwordIn(conninfo: string | undefined): boolean {
+  if (conninfo === undefined || conninfo === "") return false;
+  if (/^postgres(ql)?:\/\//.test(conninfo)) {
+    try {
+      const uri = new URL(conninfo);
+      return uri.password !== "" || uri.searchParams.has("password");
+    } catch {
+      // pg parses what URL cannot (several hosts): look for the parts themselves.
+      return /^[^/]*\/\/[^/@]*:[^/@]*@/.test(conninfo) || /[?&]password=/.test(conninfo);
+    }
+  }
+  try {
+    return parseKeyValue(conninfo).has("password");
+  } catch {
+    return /(^|\s)password\s*=/.test(conninfo);
+  }
+}

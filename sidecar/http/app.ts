@@ -36,6 +36,8 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     // Fastify's default ajv drops unknown properties silently; the protocol refuses them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // GET only (docs/protocol.md): no HEAD routes made from the GET ones.
+    exposeHeadRoutes: false,
   }).withTypeProvider<JsonSchemaToTsProvider>();
   installErrorHandlers(app);
   installRequestAuth(app, new SignatureVerifier(options.secret));

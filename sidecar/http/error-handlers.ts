@@ -1,6 +1,12 @@
 /** Turns every error into the protocol's JSON error body (docs/protocol.md, "Response"). */
 import type { FastifyError, FastifyInstance } from "fastify";
-import { BadRequestError, InternalError, NotFoundError, SidecarError } from "../errors.js";
+import {
+  BadRequestError,
+  InternalError,
+  MethodNotAllowedError,
+  NotFoundError,
+  SidecarError,
+} from "../errors.js";
 
 interface ValidationIssue {
   keyword?: string;
@@ -52,6 +58,13 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return reply.code(error.statusCode).type("application/json").send(error.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?", 1)[0] ?? "";
+    if (request.method !== "GET" && /^\/v1\/(smaps|summary|by_kind|contexts)$/.test(path)) {
+      const error = new MethodNotAllowedError(`method ${request.method} is not allowed`, {
+        detail: `${path} answers GET only.`,
+      });
+      return reply.code(405).header("allow", "GET").type("application/json").send(error.toBody());
+    }
     const error = new NotFoundError("not found", {
       detail: `There is no ${request.method} ${request.url.split("?", 1)[0]}; the paths are /v1/smaps, /v1/summary, /v1/by_kind and /v1/contexts.`,
     });

@@ -41,6 +41,23 @@ function get(url: string, headers: Record<string, string> = { "x-pg-meminfo-role
   return app.inject({ method: "GET", url, headers: signedHeaders(TEST_SECRET, url, headers) });
 }
 
+describe("methods", () => {
+  it("answers a signed HEAD or POST with 405 and Allow: GET, in the protocol's error format", async () => {
+    for (const method of ["HEAD", "POST"] as const) {
+      const url = "/v1/summary?columns=pid";
+      const res = await app.inject({
+        method,
+        url,
+        headers: signedHeaders(TEST_SECRET, url, { "x-pg-meminfo-role": superuser }, { method }),
+      });
+      expect(res.statusCode, method).toBe(405);
+      expect(res.headers.allow).toBe("GET");
+      if (method === "POST")
+        expect(JSON.parse(res.body)).toMatchObject({ code: "METHOD_NOT_ALLOWED", sqlstate: "0A000" });
+    }
+  });
+});
+
 describe("GET /v1/summary", () => {
   it("streams one COPY row per cluster process, chunked", async () => {
     const res = await get("/v1/summary?columns=pid,rss,mem_size");

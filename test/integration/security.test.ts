@@ -246,8 +246,10 @@ describe("only the cluster's own processes are read", () => {
     other = await ThrowawayCluster.create({ prefix: "pg-meminfo-sec-" });
     await other.start();
     await other.sql("CREATE EXTENSION pg_meminfo");
+    // The password comes from the environment: the sidecar refuses one on its command line.
     otherSidecar = await SidecarProcess.start(other, {
-      extraArgs: ["--log-level", "trace", "--database", `${other.connectionString()} password=${password}`],
+      extraArgs: ["--log-level", "trace", "--database", other.connectionString()],
+      env: { PGPASSWORD: password },
     });
   });
 

@@ -54,6 +54,23 @@ describe("the sidecar's socket", () => {
 });
 
 describe("pg-meminfo command", () => {
+  it("refuses a password in --database, which every local user sees in ps, and says where it goes", async () => {
+    for (const conninfo of [
+      "host=/tmp dbname=postgres password=hunter2",
+      "postgresql://postgres:hunter2@localhost/postgres",
+      "postgresql://postgres@localhost/postgres?password=hunter2",
+    ]) {
+      const failure = await run(BIN, ["sidecar", "--database", conninfo]).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(failure?.code, conninfo).toBe(1);
+      expect(failure?.stderr).toContain("--database must not hold a password");
+      expect(failure?.stderr).toContain("PGPASSWORD");
+      expect(failure?.stderr).toContain(".pgpass");
+    }
+  });
+
   it("explains the socket and the OS user in --help", async () => {
     const { stdout } = await run(BIN, ["sidecar", "--help"]);
     expect(stdout).toContain("--database <conninfo>");

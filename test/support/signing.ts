@@ -21,7 +21,7 @@ export function signedHeaders(
   secret: string,
   target: string,
   headers: Record<string, string> = {},
-  options: { time?: number; nonce?: string } = {},
+  options: { time?: number; nonce?: string; method?: string } = {},
 ): Record<string, string> {
   const out: Record<string, string> = {
     [SIGNATURE_HEADERS.backendPid]: String(process.pid),
@@ -31,7 +31,7 @@ export function signedHeaders(
   };
   out[SIGNATURE_HEADERS.role] ??= "";
   out[SIGNATURE_HEADERS.signature] = sign(secret, {
-    method: "GET",
+    method: options.method ?? "GET",
     target,
     role: out[SIGNATURE_HEADERS.role] ?? "",
     backendPid: out[SIGNATURE_HEADERS.backendPid] ?? "",

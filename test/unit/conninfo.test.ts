@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyValue, poolConfig } from "../../sidecar/cluster/conninfo.js";
+import { parseKeyValue, passwordIn, poolConfig } from "../../sidecar/cluster/conninfo.js";
 
 describe("poolConfig", () => {
   it("maps libpq keywords to pg settings", () => {
@@ -31,5 +31,19 @@ describe("poolConfig", () => {
     expect(() => poolConfig("host")).toThrow('missing "=" after "host"');
     expect(() => poolConfig("dbname='x")).toThrow("unterminated quoted string");
     expect(() => poolConfig("sslmode=require")).toThrow('unsupported connection option "sslmode"');
+  });
+});
+
+describe("passwordIn", () => {
+  it("finds a password in key=value strings and in URIs, and nothing else", () => {
+    expect(passwordIn("host=/tmp password=x")).toBe(true);
+    expect(passwordIn("host=/tmp password = 'it''s'")).toBe(true);
+    expect(passwordIn("postgresql://u:secret@h/db")).toBe(true);
+    expect(passwordIn("postgres://u@h/db?sslmode=disable&password=x")).toBe(true);
+    expect(passwordIn("postgresql://u@h1,h2/db")).toBe(false);
+    expect(passwordIn("host=/tmp user=password dbname=passwords")).toBe(false);
+    expect(passwordIn("postgresql://u@h/db")).toBe(false);
+    expect(passwordIn(undefined)).toBe(false);
+    expect(passwordIn("")).toBe(false);
   });
 });
