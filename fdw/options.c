@@ -12,8 +12,9 @@
  *				scan, a number of bytes or with a unit (default 1GB)
  * Foreign table options:
  *		source	"smaps" (one row per mapping), "summary" (one per process),
- *				"by_kind" (one per process and kind of memory) or "contexts"
- *				(one per memory context of the backends a query names); "kind"
+ *				"by_kind" (one per process and kind of memory), "contexts"
+ *				(one per memory context of the backends a query names) or
+ *				"limits" (one row: the memory limits of the cluster); "kind"
  *				is its name in extension version 1.0, still accepted
  *
  *-------------------------------------------------------------------------
@@ -111,10 +112,12 @@ parse_source(const char *value)
 		return MEMINFO_SOURCE_BY_KIND;
 	if (strcmp(value, "contexts") == 0)
 		return MEMINFO_SOURCE_CONTEXTS;
+	if (strcmp(value, "limits") == 0)
+		return MEMINFO_SOURCE_LIMITS;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"source\": \"%s\"", value),
-			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process), \"by_kind\" (one row per process and kind of memory) and \"contexts\" (one row per memory context of a backend).")));
+			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process), \"by_kind\" (one row per process and kind of memory), \"contexts\" (one row per memory context of a backend) and \"limits\" (one row: the memory limits of the cluster).")));
 	return MEMINFO_SOURCE_SMAPS;	/* keep compiler quiet */
 }
 
@@ -293,6 +296,8 @@ meminfo_source_path(MeminfoSource source)
 			return "/v1/by_kind";
 		case MEMINFO_SOURCE_CONTEXTS:
 			return "/v1/contexts";
+		case MEMINFO_SOURCE_LIMITS:
+			return "/v1/limits";
 	}
 	return "/v1/smaps";			/* keep compiler quiet */
 }

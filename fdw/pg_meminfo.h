@@ -45,7 +45,8 @@ typedef enum MeminfoSource
 	MEMINFO_SOURCE_SMAPS,
 	MEMINFO_SOURCE_SUMMARY,
 	MEMINFO_SOURCE_BY_KIND,
-	MEMINFO_SOURCE_CONTEXTS
+	MEMINFO_SOURCE_CONTEXTS,
+	MEMINFO_SOURCE_LIMITS
 } MeminfoSource;
 
 /* The options of one foreign table and its server, resolved. */

@@ -169,11 +169,12 @@ find_column(TupleDesc tupdesc, const char *name)
 }
 
 /*
- * The columns the query reads, in table order; "pid" alone when it reads
- * none (count(*)), since every row still has to cross.
+ * The columns the query reads, in table order; the first column alone when
+ * it reads none (count(*)), since every row still has to cross: "pid" for
+ * the sources with one, the first of the table for "limits", which has none.
  */
 static List *
-needed_columns(RelOptInfo *baserel, TupleDesc tupdesc)
+needed_columns(RelOptInfo *baserel, TupleDesc tupdesc, MeminfoSource source)
 {
 	Bitmapset  *attrs_used = NULL;
 	bool		whole_row;
@@ -198,6 +199,16 @@ needed_columns(RelOptInfo *baserel, TupleDesc tupdesc)
 		if (whole_row ||
 			bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, attrs_used))
 			columns = lappend(columns, makeString(pstrdup(NameStr(attr->attname))));
+	}
+	if (columns == NIL && source == MEMINFO_SOURCE_LIMITS)
+	{
+		for (int i = 0; i < tupdesc->natts && columns == NIL; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+
+			if (!attr->attisdropped)
+				columns = list_make1(makeString(pstrdup(NameStr(attr->attname))));
+		}
 	}
 	if (columns == NIL)
 		columns = list_make1(makeString(pstrdup("pid")));
@@ -224,9 +235,11 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	plan->source = opts.source;
 
 	rel = table_open(foreigntableid, NoLock);
-	plan->columns = needed_columns(baserel, RelationGetDescr(rel));
-	plan->pid_clause = meminfo_find_pid_clause(root, baserel,
-											   find_column(RelationGetDescr(rel), "pid"));
+	plan->columns = needed_columns(baserel, RelationGetDescr(rel), opts.source);
+	/* The limits have one row, the cluster's: nothing to filter by pid. */
+	if (plan->source != MEMINFO_SOURCE_LIMITS)
+		plan->pid_clause = meminfo_find_pid_clause(root, baserel,
+												   find_column(RelationGetDescr(rel), "pid"));
 	table_close(rel, NoLock);
 
 	/*
@@ -260,6 +273,9 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			break;
 		case MEMINFO_SOURCE_SUMMARY:
 			baserel->rows = processes;
+			break;
+		case MEMINFO_SOURCE_LIMITS:
+			baserel->rows = 1;
 			break;
 	}
 	baserel->fdw_private = plan;

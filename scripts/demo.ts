@@ -132,6 +132,11 @@ async function main(): Promise<void> {
     console.log("  SELECT kind, pg_size_pretty(rss_bytes) FROM backend_memory_by_kind WHERE pid = <pid>;");
     console.log("  SELECT pg_size_pretty(total_pss_bytes) FROM cluster_memory;");
     console.log("  SELECT sys_path, sum(rss) FROM get_all_smaps GROUP BY 1 ORDER BY 2 DESC LIMIT 10;");
+    console.log("\nwho the OOM killer would take first, and how close the cluster is to its limit:\n");
+    console.log("  SELECT * FROM oom_candidates LIMIT 5;");
+    console.log(
+      "  SELECT pg_size_pretty(memory_limit_bytes), pg_size_pretty(headroom_bytes), oom_kills FROM cluster_memory;",
+    );
     const [sort] = await cluster.sql<{ pid: number }>(
       "SELECT pid FROM pg_stat_activity WHERE application_name = 'demo-big-sort'",
     );

@@ -60,7 +60,8 @@ CREATE FOREIGN TABLE get_all_smaps (
 ) SERVER pg_meminfo OPTIONS (source 'smaps');
 
 -- One row per process of the cluster (/proc/PID/smaps_rollup): the sizes of
--- all its mappings summed by the kernel.  mem_size is VmSize.
+-- all its mappings summed by the kernel.  mem_size is VmSize; oom_score and
+-- oom_score_adj are the OOM killer's view of the process.
 CREATE FOREIGN TABLE smap_summary (
   pid integer,
   mem_size bigint,
@@ -85,12 +86,15 @@ CREATE FOREIGN TABLE smap_summary (
   private_huge_tlb bigint,
   swap bigint,
   swap_pss bigint,
-  locked bigint
+  locked bigint,
+  oom_score integer,
+  oom_score_adj integer
 ) SERVER pg_meminfo OPTIONS (source 'summary');
 
 -- One row per process of the cluster and kind of memory it maps (see
 -- README.md, "Where the memory goes"), from /proc/PID/smaps, in bytes.
--- uss_bytes is the part the kernel frees when the process exits.
+-- uss_bytes is the part the kernel frees when the process exits; oom_score
+-- and oom_score_adj are the process's, the same on each of its rows.
 CREATE FOREIGN TABLE backend_memory_by_kind (
   pid integer,
   kind text,
@@ -100,7 +104,9 @@ CREATE FOREIGN TABLE backend_memory_by_kind (
   private_bytes bigint,
   uss_bytes bigint,
   anon_bytes bigint,
-  swap_bytes bigint
+  swap_bytes bigint,
+  oom_score integer,
+  oom_score_adj integer
 ) SERVER pg_meminfo OPTIONS (source 'by_kind');
 
 -- The postmaster is the one process of the cluster pg_stat_activity does not
@@ -112,7 +118,8 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- One row per process: pg_stat_activity and its memory in bytes, all from
 -- one pass over /proc/PID/smaps.  ORDER BY uss_bytes DESC: who uses the most
--- memory of their own.  WHERE pid = ... reads only that process.
+-- memory of their own, ORDER BY oom_score DESC who the OOM killer takes
+-- first.  WHERE pid = ... reads only that process.
 CREATE VIEW @extschema@.backend_memory AS
 SELECT k.pid,
        coalesce(a.backend_type, 'postmaster') AS backend_type,
@@ -128,7 +135,9 @@ SELECT k.pid,
        k.anon_bytes,
        k.swap_bytes,
        k.shared_buffers_bytes,
-       k.pss_shmem_bytes
+       k.pss_shmem_bytes,
+       k.oom_score,
+       k.oom_score_adj
   FROM (SELECT pid,
                sum(rss_bytes)::bigint AS rss_bytes,
                sum(pss_bytes)::bigint AS pss_bytes,
@@ -138,23 +147,83 @@ SELECT k.pid,
                coalesce(sum(rss_bytes) FILTER (WHERE kind = 'shared_buffers'), 0)::bigint
                  AS shared_buffers_bytes,
                coalesce(sum(pss_bytes) FILTER (WHERE kind IN ('shared_buffers', 'dynamic_shared_memory')), 0)::bigint
-                 AS pss_shmem_bytes
+                 AS pss_shmem_bytes,
+               max(oom_score) AS oom_score,
+               max(oom_score_adj) AS oom_score_adj
           FROM @extschema@.backend_memory_by_kind
          GROUP BY pid) k
   LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = k.pid
  WHERE a.pid IS NOT NULL OR k.pid = @extschema@.pg_meminfo_postmaster_pid();
 
--- One row: what the whole cluster costs the host, and its biggest consumer.
-CREATE VIEW cluster_memory AS
-SELECT count(*) AS processes,
-       sum(pss_bytes)::bigint AS total_pss_bytes,
-       sum(uss_bytes)::bigint AS total_uss_bytes,
-       sum(rss_bytes)::bigint AS total_rss_bytes,
-       pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_memory_size')) AS shared_memory_size_bytes,
-       (array_agg(pid ORDER BY uss_bytes DESC, pid))[1] AS top_pid,
-       (array_agg(backend_type ORDER BY uss_bytes DESC, pid))[1] AS top_backend_type,
-       max(uss_bytes) AS top_uss_bytes
-  FROM @extschema@.backend_memory;
+-- One row: the memory the cluster lives in (see README.md, "Before the OOM
+-- killer comes"): the limit of the postmaster's memory cgroup (cgroup v2
+-- memory.max, v1 memory.limit_in_bytes) and what it has charged, or MemTotal
+-- and MemTotal - MemAvailable when no cgroup limits it; the OOM kills the
+-- cgroup counted; vm.overcommit_memory.  NULL where a figure cannot be read.
+CREATE FOREIGN TABLE @extschema@.memory_limits (
+  limit_source text,
+  cgroup text,
+  memory_limit_bytes bigint,
+  memory_used_bytes bigint,
+  oom_kills bigint,
+  overcommit_memory integer
+) SERVER pg_meminfo OPTIONS (source 'limits');
+
+-- One row: what the whole cluster costs the host, its biggest consumer, and
+-- how close it is to an OOM kill: the limit it lives in, what is used of it,
+-- the headroom left, the OOM kills so far, the overcommit policy, and whether
+-- the postmaster is protected (its oom_score_adj below every child's).
+CREATE VIEW @extschema@.cluster_memory AS
+SELECT m.processes,
+       m.total_pss_bytes,
+       m.total_uss_bytes,
+       m.total_rss_bytes,
+       m.shared_memory_size_bytes,
+       m.top_pid,
+       m.top_backend_type,
+       m.top_uss_bytes,
+       l.memory_limit_bytes,
+       l.memory_used_bytes,
+       l.memory_limit_bytes - l.memory_used_bytes AS headroom_bytes,
+       l.oom_kills,
+       l.overcommit_memory,
+       m.postmaster_protected,
+       l.limit_source AS memory_limit_source
+  FROM (SELECT count(*) AS processes,
+               sum(pss_bytes)::bigint AS total_pss_bytes,
+               sum(uss_bytes)::bigint AS total_uss_bytes,
+               sum(rss_bytes)::bigint AS total_rss_bytes,
+               pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_memory_size')) AS shared_memory_size_bytes,
+               (array_agg(pid ORDER BY uss_bytes DESC, pid))[1] AS top_pid,
+               (array_agg(backend_type ORDER BY uss_bytes DESC, pid))[1] AS top_backend_type,
+               max(uss_bytes) AS top_uss_bytes,
+               min(oom_score_adj) FILTER (WHERE backend_type = 'postmaster')
+                 < min(oom_score_adj) FILTER (WHERE backend_type <> 'postmaster') AS postmaster_protected
+          FROM @extschema@.backend_memory) m
+  LEFT JOIN @extschema@.memory_limits l ON true;
+
+-- The processes in the order the OOM killer would take them (oom_score DESC;
+-- a process with oom_score_adj -1000 is never taken), with the memory of
+-- their own and headroom_share: uss_bytes / headroom_bytes, the part of what
+-- is left that a kill would give back (NULL when nothing is left).
+CREATE VIEW @extschema@.oom_candidates AS
+SELECT row_number() OVER (ORDER BY b.oom_score DESC, b.uss_bytes DESC, b.pid) AS oom_rank,
+       b.pid,
+       b.backend_type,
+       b.application_name,
+       b.state,
+       b.oom_score,
+       b.oom_score_adj,
+       b.uss_bytes,
+       round(b.uss_bytes::numeric / nullif(greatest(h.headroom_bytes, 0), 0), 4) AS headroom_share,
+       b.query
+  FROM @extschema@.backend_memory b
+  LEFT JOIN (SELECT memory_limit_bytes - memory_used_bytes AS headroom_bytes
+               FROM @extschema@.memory_limits) h ON true
+ ORDER BY oom_rank;
+
+REVOKE ALL ON @extschema@.memory_limits, @extschema@.oom_candidates FROM PUBLIC;
+GRANT SELECT ON @extschema@.memory_limits, @extschema@.oom_candidates TO pg_read_all_stats;
 
 -- The original API.  A STABLE single-SELECT SQL function is inlined by the
 -- planner, so "FROM get_all_smaps() WHERE pid = ..." is pushed down too.

@@ -11,6 +11,7 @@ import { parentsFrom } from "../rows/read-task.js";
 import { SignatureVerifier } from "../security/request-signature.js";
 import { contextsRoutes } from "./contexts.js";
 import { installErrorHandlers } from "./error-handlers.js";
+import { limitsRoutes } from "./limits.js";
 import { installRequestAuth } from "./request-auth.js";
 import { rowsRoutes } from "./rows.js";
 
@@ -49,6 +50,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   const authorizer = new RoleAuthorizer(options.db);
   const cluster = new Cluster(options.db, parents);
   await app.register(rowsRoutes, { authorizer, cluster, copy: { pool, procRoot } });
+  await app.register(limitsRoutes, { authorizer, cluster, pool });
   const dumps = new ContextDumps({
     db: options.db,
     postmasterPid: () => cluster.postmasterPid(),

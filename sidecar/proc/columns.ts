@@ -19,6 +19,8 @@ export type ColumnSource =
   | "inode"
   | "sys_path"
   | "statm"
+  | "oom_score"
+  | "oom_score_adj"
   | "field"
   | "memory_kind"
   | "kind_total";
@@ -34,6 +36,9 @@ export interface Column {
 function header(name: ColumnSource, type: ColumnType): Column {
   return { name, type, source: name, key: null };
 }
+
+/** The OOM killer's view of the process: /proc/PID/oom_score and oom_score_adj, read only when asked for. */
+const OOM_COLUMNS: readonly Column[] = [header("oom_score", "integer"), header("oom_score_adj", "integer")];
 
 function field(name: string, key: string, type: ColumnType = "bigint"): Column {
   return { name, type, source: "field", key };
@@ -89,6 +94,7 @@ export const SUMMARY_COLUMNS: readonly Column[] = [
   field("pss_file", "Pss_File"),
   field("pss_shmem", "Pss_Shmem"),
   ...ROLLUP_FIELDS,
+  ...OOM_COLUMNS,
 ];
 
 /** One row per process and kind of memory (memory-kinds.ts); sizes in bytes. */
@@ -98,6 +104,8 @@ export const BY_KIND_COLUMNS: readonly Column[] = [
   ...["mappings", "rss_bytes", "pss_bytes", "private_bytes", "uss_bytes", "anon_bytes", "swap_bytes"].map(
     (name): Column => ({ name, type: "bigint", source: "kind_total", key: null }),
   ),
+  // Per process: the same on each of its rows.
+  ...OOM_COLUMNS,
 ];
 
 function catalogue(source: Source): readonly Column[] {

@@ -6,6 +6,7 @@
  */
 import type { Column } from "./columns.js";
 import { escapeCopyText } from "./copy-text.js";
+import { isProcessValueSource, type ProcessValueSource, type ProcessValues } from "./process-values.js";
 import {
   CUT,
   END,
@@ -70,6 +71,8 @@ interface FieldKey {
 interface Plan {
   emit: Uint8Array;
   slot: Int32Array;
+  /** The per-process value of each EMIT_CONSTANT column (undefined for the others). */
+  value: (ProcessValueSource | undefined)[];
   slots: number;
   /** The requested keys, in the order of `keys`. */
   table: KeyTable;
@@ -83,18 +86,21 @@ function compile(columns: readonly Column[]): Plan {
   if (cached !== undefined) return cached;
   const emit = new Uint8Array(columns.length);
   const slot = new Int32Array(columns.length).fill(-1);
+  const value: (ProcessValueSource | undefined)[] = new Array(columns.length).fill(undefined);
   const keys: FieldKey[] = [];
   const names: string[] = [];
   const slotOfKey = new Map<string, number>();
   let slots = HEADER_SLOTS;
   columns.forEach((column, i) => {
     const max = column.type === "integer" ? MAX_INTEGER : column.type === "bigint" ? MAX_BIGINT : null;
+    if (isProcessValueSource(column.source)) {
+      emit[i] = EMIT_CONSTANT;
+      value[i] = column.source;
+      return;
+    }
     switch (column.source) {
       case "pid":
         emit[i] = EMIT_PID;
-        return;
-      case "statm":
-        emit[i] = EMIT_CONSTANT;
         return;
       case "field": {
         const key = column.key ?? column.name;
@@ -117,7 +123,7 @@ function compile(columns: readonly Column[]): Plan {
       }
     }
   });
-  const plan: Plan = { emit, slot, slots, keys, table: new KeyTable(names) };
+  const plan: Plan = { emit, slot, value, slots, keys, table: new KeyTable(names) };
   plans.set(columns, plan);
   return plan;
 }
@@ -222,7 +228,7 @@ function writeRow(
   buf: Buffer,
   spans: Int32Array,
   pid: Buffer,
-  constant: Buffer | null,
+  constants: (Buffer | null)[],
 ) {
   const { emit, slot } = plan;
   for (let i = 0; i < emit.length; i++) {
@@ -233,6 +239,7 @@ function writeRow(
       continue;
     }
     if (kind === EMIT_CONSTANT) {
+      const constant = constants[i] ?? null;
       if (constant === null) out.bytes(NULL_BYTES, 0, 2);
       else out.bytes(constant, 0, constant.length);
       continue;
@@ -304,13 +311,16 @@ function scan(
   buf: Buffer,
   pid: number,
   columns: readonly Column[],
-  constant: string | null,
+  values: ProcessValues,
   single: boolean,
 ) {
   const plan = compile(columns);
   const spans = new Int32Array(plan.slots * 2);
   const pidBytes = Buffer.from(String(pid));
-  const constantBytes = constant === null ? null : Buffer.from(constant);
+  const constantBytes = plan.value.map((source) => {
+    const text = source === undefined ? null : (values[source] ?? null);
+    return text === null ? null : Buffer.from(text);
+  });
   const t = tokenizer.reset(buf);
   let inRecord = false;
   for (let line = t.next(); line !== END; line = t.next()) {
@@ -332,6 +342,7 @@ function scan(
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_VALUES: ProcessValues = {};
 
 /**
  * COPY text of one /proc/PID/smaps file: one line per mapping with the given smaps columns, in order.
@@ -339,27 +350,28 @@ const EMPTY = Buffer.alloc(0);
  */
 export function parseSmaps(buf: Buffer, pid: number, columns: readonly Column[]): Buffer {
   const out = new Output(buf.length);
-  scan(out, buf, pid, columns, null, false);
+  scan(out, buf, pid, columns, NO_VALUES, false);
   return out.result();
 }
 
 /** parseSmaps, appending to `out` instead of returning a new buffer. */
 export function appendSmaps(out: Output, buf: Buffer, pid: number, columns: readonly Column[]): void {
-  scan(out, buf, pid, columns, null, false);
+  scan(out, buf, pid, columns, NO_VALUES, false);
 }
 
 /**
  * COPY text of one /proc/PID/smaps_rollup file: one line with the given summary columns, or an empty
- * buffer when the file has no header line. mem_size is memSizeKb (decimal text), NULL when absent.
+ * buffer when the file has no header line. mem_size, oom_score and oom_score_adj are the process's
+ * values (process-values.ts), NULL when absent.
  */
 export function parseRollup(
   buf: Buffer,
   pid: number,
   columns: readonly Column[],
-  memSizeKb: string | null = null,
+  values: ProcessValues = NO_VALUES,
 ): Buffer {
   const out = new Output(1024);
-  scan(out, buf, pid, columns, memSizeKb, true);
+  scan(out, buf, pid, columns, values, true);
   return out.result();
 }
 
@@ -369,7 +381,7 @@ export function appendRollup(
   buf: Buffer,
   pid: number,
   columns: readonly Column[],
-  memSizeKb: string | null = null,
+  values: ProcessValues = NO_VALUES,
 ): void {
-  scan(out, buf, pid, columns, memSizeKb, true);
+  scan(out, buf, pid, columns, values, true);
 }

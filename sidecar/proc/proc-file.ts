@@ -15,10 +15,11 @@ export interface ProcOptions {
 }
 
 /**
- * /proc files made by one show() of the kernel's single_open: stat, statm, smaps_rollup. A read that
+ * /proc files made by one show() of the kernel's single_open (stat, statm, smaps_rollup) or by one
+ * short read handler (oom_score, oom_score_adj). A read that
  * leaves room in the buffer has had it all, so the read that would return 0 is a system call saved.
  */
-const ONE_RECORD = new Set(["stat", "statm", "smaps_rollup"]);
+const ONE_RECORD = new Set(["stat", "statm", "smaps_rollup", "oom_score", "oom_score_adj"]);
 
 /** Error codes that mean the process is gone (or became a zombie) while we read it. */
 const EXITED = new Set(["ENOENT", "ESRCH"]);

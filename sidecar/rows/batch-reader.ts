@@ -9,17 +9,18 @@ import { appendRollup, appendSmaps, Output } from "../proc/copy-writer.js";
 import { readKindContext } from "../proc/kind-context.js";
 import { byKindCopyText } from "../proc/kind-rows.js";
 import { type KindContext, KindTotals, sumByKind } from "../proc/memory-kinds.js";
-import { memSizeKbFromStatm, type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
+import { type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
 import { isReused, type StartLimits } from "../proc/process-stat.js";
+import {
+  type ProcessValueSource,
+  type ProcessValues,
+  readProcessValues,
+  valueSourcesOf,
+} from "../proc/process-values.js";
 
 /** The /proc file a source's rows come from. */
 function procFileOf(source: Source): "smaps" | "smaps_rollup" {
   return source === "summary" ? "smaps_rollup" : "smaps";
-}
-
-/** Whether the rows need /proc/PID/statm too (the summary's mem_size). */
-function wantsMemSize(source: Source, columns: readonly Column[]): boolean {
-  return source === "summary" && columns.some((c) => c.source === "statm");
 }
 
 /**
@@ -35,7 +36,7 @@ export interface BatchOptions extends ProcOptions {
 
 export class BatchReader {
   readonly #scratch = new ScratchBuffer();
-  readonly #statm = new ScratchBuffer(256);
+  readonly #small = new ScratchBuffer(256);
   readonly #stat = new ScratchBuffer(1024);
   readonly #out = new Output(64 * 1024);
   readonly #totals = new KindTotals();
@@ -48,12 +49,12 @@ export class BatchReader {
    * process, are skipped; any other read error is thrown (ProcUnreadableError).
    */
   read(source: Source, pids: readonly number[], columns: readonly Column[], options: BatchOptions): Buffer {
-    const withMemSize = wantsMemSize(source, columns);
+    const valueSources = valueSourcesOf(columns);
     const out = this.#out;
     out.reset();
     for (const pid of pids) {
       const before = out.pos;
-      this.#append(source, pid, columns, options, withMemSize);
+      this.#append(source, pid, columns, options, valueSources);
       // Checked after the read: if the pid still belongs to the listed process, what was read is its.
       if (out.pos > before && isReused(pid, options.startLimits, this.#stat, options)) out.pos = before;
     }
@@ -63,13 +64,16 @@ export class BatchReader {
     return rows;
   }
 
-  /** Appends the rows of one process; nothing when it has exited. */
+  /**
+   * Appends the rows of one process; nothing when it has exited. Its small files (statm, oom_score,
+   * oom_score_adj) are read only when a column needs them, after the memory file.
+   */
   #append(
     source: Source,
     pid: number,
     columns: readonly Column[],
     options: BatchOptions,
-    withMemSize: boolean,
+    valueSources: readonly ProcessValueSource[],
   ): void {
     const buf = readProcFileSync(pid, procFileOf(source), this.#scratch, options);
     if (buf === null) return;
@@ -77,18 +81,17 @@ export class BatchReader {
       appendSmaps(this.#out, buf, pid, columns);
       return;
     }
+    const values: ProcessValues = {};
     if (source === "by_kind") {
+      // Summed before the small files are read: the totals live in reused state, not in `buf`.
       const totals = sumByKind(buf, this.#kindContext(pid, options), this.#totals);
-      this.#out.string(byKindCopyText(totals, pid, columns));
+      if (!readProcessValues(pid, valueSources, this.#small, options.pageSize, values, options)) return;
+      this.#out.string(byKindCopyText(totals, pid, columns, values));
       return;
     }
-    let memSize: string | null = null;
-    if (withMemSize) {
-      const statm = readProcFileSync(pid, "statm", this.#statm, options);
-      if (statm === null) return;
-      memSize = memSizeKbFromStatm(statm, pid, options.pageSize, options);
-    }
-    appendRollup(this.#out, buf, pid, columns, memSize);
+    // `buf` is a view of #scratch; the small files go to their own buffer, so it stays valid.
+    if (!readProcessValues(pid, valueSources, this.#small, options.pageSize, values, options)) return;
+    appendRollup(this.#out, buf, pid, columns, values);
   }
 
   /** The cluster's executable and main segment, read again once a second or while something is missing. */

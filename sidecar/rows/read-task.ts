@@ -1,9 +1,11 @@
 /**
- * The work the read pool hands out: the rows of a batch of processes, or the parents of some pids
- * (the check of pids that are not the cluster's). Every /proc read of a request is one of these, so
+ * The work the read pool hands out: the rows of a batch of processes, the parents of some pids
+ * (the check of pids that are not the cluster's), or the memory limits of the cluster. Every /proc read of a request is one of these, so
  * the pool's threads are the one bound on them. Runs on a thread (read-worker.ts) or, without
  * threads, in the main thread; either way through one BatchReader per thread.
  */
+import { findLimitColumn, type LimitColumn, limitsCopyText } from "../limits/limit-columns.js";
+import { readMemoryLimits } from "../limits/memory-limits.js";
 import type { Column, Source } from "../proc/columns.js";
 import { ScratchBuffer } from "../proc/proc-file.js";
 import { readParents } from "../proc/process-stat.js";
@@ -27,16 +29,32 @@ export interface ParentsTask {
   procRoot: string | undefined;
 }
 
-export type ReadTask = RowsTask | ParentsTask;
+/** The one row of the limits source, for the cluster whose postmaster is `postmasterPid`. */
+export interface LimitsTask {
+  type: "limits";
+  postmasterPid: number;
+  /** Column names (limit-columns.ts), in the order of the row. */
+  columns: string[];
+}
+
+export type ReadTask = RowsTask | ParentsTask | LimitsTask;
 
 /** A thread's reader: its buffers live as long as the thread. */
 export class TaskRunner {
   readonly #reader = new BatchReader();
   readonly #stat = new ScratchBuffer(1024);
+  readonly #small = new ScratchBuffer(4096);
   readonly #plans = new Map<string, readonly Column[]>();
 
-  /** The rows of a RowsTask; for a ParentsTask, one int32 per pid, the parent or -1. */
+  /** The rows of a RowsTask or LimitsTask; for a ParentsTask, one int32 per pid, the parent or -1. */
   run(task: ReadTask): Buffer {
+    if (task.type === "limits") {
+      const columns = task.columns.map((name) => findLimitColumn(name) as LimitColumn);
+      const text = limitsCopyText(readMemoryLimits(task.postmasterPid, {}, this.#small), columns);
+      const out = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+      out.write(text);
+      return out;
+    }
     if (task.type === "parents") {
       const parents = readParents(task.pids, this.#stat, { procRoot: task.procRoot });
       const out = Buffer.allocUnsafeSlow(parents.length * 4);

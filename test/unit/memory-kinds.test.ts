@@ -225,8 +225,11 @@ describe("sumByKind", () => {
 describe("byKindCopyText", () => {
   it("writes one row per kind present, in bytes, in the requested column order", () => {
     const totals = sumByKind(fixture("memory-kinds.smaps"), context(POSTGRES, "65589"));
-    const records = recordsOf(byKindCopyText(totals, 4242, BY_KIND_COLUMNS), BY_KIND_COLUMNS);
+    const own = { oom_score: "12", oom_score_adj: "-900" };
+    const records = recordsOf(byKindCopyText(totals, 4242, BY_KIND_COLUMNS, own), BY_KIND_COLUMNS);
     expect(records.map((r) => r.kind)).toEqual([...MEMORY_KINDS]);
+    // The process's own values, on each of its rows.
+    expect(new Set(records.map((r) => `${r.oom_score} ${r.oom_score_adj}`))).toEqual(new Set(["12 -900"]));
     expect(records[0]).toEqual({
       pid: "4242",
       kind: "shared_buffers",
@@ -237,7 +240,12 @@ describe("byKindCopyText", () => {
       uss_bytes: "0",
       anon_bytes: "0",
       swap_bytes: "0",
+      oom_score: "12",
+      oom_score_adj: "-900",
     });
+    expect(
+      recordsOf(byKindCopyText(totals, 4242, BY_KIND_COLUMNS), BY_KIND_COLUMNS)[0]?.oom_score,
+    ).toBeNull();
     const reordered = BY_KIND_COLUMNS.filter((c) => c.name === "uss_bytes" || c.name === "kind").reverse();
     expect(byKindCopyText(totals, 4242, reordered).split("\n")[2]).toBe(`${280 * 1024}\theap`);
   });

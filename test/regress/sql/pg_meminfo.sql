@@ -16,7 +16,7 @@ SELECT c.relname,
        has_table_privilege('pg_read_all_stats', c.oid, 'SELECT') AS stats_select
 FROM pg_class c
 WHERE c.relname IN ('get_all_smaps', 'smap_summary', 'backend_memory_by_kind', 'backend_memory', 'cluster_memory',
-                    'memory_contexts', 'backend_memory_contexts_top')
+                    'memory_contexts', 'backend_memory_contexts_top', 'memory_limits', 'oom_candidates')
 ORDER BY 1;
 SELECT p.proname,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
@@ -69,6 +69,8 @@ SELECT * FROM regress_summary;  -- ERROR
 SELECT * FROM backend_memory;  -- ERROR
 SELECT * FROM cluster_memory;  -- ERROR
 SELECT * FROM backend_memory_by_kind;  -- ERROR
+SELECT * FROM memory_limits;  -- ERROR
+SELECT * FROM oom_candidates;  -- ERROR
 RESET ROLE;
 
 -- Pushdown: EXPLAIN VERBOSE shows the pid filter and the columns sent.
@@ -77,6 +79,9 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = pg_backend
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pid FROM get_all_smaps() WHERE pid IN (1, 2);
 EXPLAIN (VERBOSE, COSTS OFF) SELECT sys_path FROM get_all_smaps WHERE pid = ANY (ARRAY[3, 4]) AND rss > 0;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT kind, uss_bytes FROM backend_memory_by_kind WHERE pid = 42;
+-- The limits have one row and no pid: nothing is pushed; count(*) asks for the first column.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT memory_limit_bytes FROM memory_limits WHERE oom_kills >= 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM memory_limits;
 -- Not pushable: a cast of the column, an OR, a volatile value.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid::bigint = 42;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 1 OR rss > 0;
@@ -129,11 +134,26 @@ SELECT processes > 1 AS several, total_pss_bytes <= total_rss_bytes AS pss_le_rs
        shared_memory_size_bytes = pg_size_bytes(current_setting('shared_memory_size')) AS segment_size,
        top_pid IS NOT NULL AND top_uss_bytes > 0 AS has_top
 FROM cluster_memory;
+-- The OOM killer's view: every process has a score and an adjustment in range; the limit holds
+-- what is used of it, and the candidates come in the kernel's order.
+SELECT bool_and(oom_score BETWEEN 0 AND 2000) AS scores, bool_and(oom_score_adj BETWEEN -1000 AND 1000) AS adjs
+FROM backend_memory;
+SELECT memory_limit_source IN ('cgroup v1', 'cgroup v2', 'meminfo') AS known_source,
+       memory_used_bytes <= memory_limit_bytes AS used_le_limit,
+       headroom_bytes = memory_limit_bytes - memory_used_bytes AS headroom,
+       overcommit_memory IN (0, 1, 2) AS overcommit, postmaster_protected IS NOT NULL AS protected_known
+FROM cluster_memory;
+SELECT count(*) FROM memory_limits;
+SELECT count(*) > 1 AS several,
+       bool_and(oom_rank = position) AS ranked
+FROM (SELECT oom_rank, row_number() OVER (ORDER BY oom_score DESC, uss_bytes DESC, pid) AS position
+        FROM oom_candidates) c;
 -- A member of pg_read_all_stats may read.
 SET ROLE regress_meminfo_reader;
 SELECT count(*) AS my_rows FROM smap_summary WHERE pid = pg_backend_pid();
 SELECT count(*) AS postmaster FROM backend_memory WHERE backend_type = 'postmaster';
 SELECT processes > 1 AS several FROM cluster_memory;
+SELECT count(*) AS limits FROM memory_limits;
 RESET ROLE;
 
 DROP FOREIGN TABLE regress_summary;
