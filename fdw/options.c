@@ -128,25 +128,41 @@ parse_source(const char *value)
 #define MAX_TIMEOUT_SECONDS 86400
 
 /*
- * The "timeout" option, a number of seconds that may have a fraction, in
- * ms, rounded up and at least 1.  Anything else, or a value out of
- * (0, MAX_TIMEOUT_SECONDS], is an error.
+ * The shortest "timeout" accepted: a tenth of a second.  Below that, a sidecar
+ * under any load cannot even answer, so every scan would fail.
+ */
+#define MIN_TIMEOUT_SECONDS 0.1
+
+/*
+ * The "timeout" option, a number of seconds in plain decimal digits that may
+ * have a fraction, in ms, rounded up.  Anything else, or a value out of
+ * [MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS], is an error.
  */
 static int
 parse_timeout_ms(const char *value)
 {
+	const char *p = value;
 	char	   *end;
 	double		seconds;
 
+	/* Plain decimal only: no blanks, signs, exponents, hex, inf or nan. */
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == '.')
+	{
+		p++;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
 	errno = 0;
 	seconds = strtod(value, &end);
-	if (errno != 0 || end == value || *end != '\0' || isnan(seconds) ||
-		seconds <= 0 || seconds > MAX_TIMEOUT_SECONDS)
+	if (p == value || *p != '\0' || errno != 0 || end != p ||
+		seconds < MIN_TIMEOUT_SECONDS || seconds > MAX_TIMEOUT_SECONDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"timeout\": \"%s\"", value),
-				 errhint("Give a number of seconds greater than 0 and at most 86400, such as '10' or '0.5'.")));
-	return Max(1, (int) ceil(seconds * 1000));
+				 errhint("Give a number of seconds from 0.1 to 86400, in plain decimal digits, such as '10' or '0.5'.")));
+	return (int) ceil(seconds * 1000);
 }
 
 /*

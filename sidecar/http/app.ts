@@ -10,7 +10,7 @@ import type { ReadPool } from "../rows/read-pool.js";
 import { parentsFrom } from "../rows/read-task.js";
 import { SignatureVerifier } from "../security/request-signature.js";
 import { contextsRoutes } from "./contexts.js";
-import { installErrorHandlers } from "./error-handlers.js";
+import { answerClientError, installErrorHandlers } from "./error-handlers.js";
 import { limitsRoutes } from "./limits.js";
 import { installRequestAuth } from "./request-auth.js";
 import { rowsRoutes } from "./rows.js";
@@ -35,6 +35,8 @@ export interface BuildOptions {
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
+    disableRequestLogging: true,
+    clientErrorHandler: answerClientError,
     // Fastify's default ajv drops unknown properties silently; the protocol refuses them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // GET only (docs/protocol.md): no HEAD routes made from the GET ones.

@@ -1,4 +1,5 @@
 /** Turns every error into the protocol's JSON error body (docs/protocol.md, "Response"). */
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance } from "fastify";
 import {
   BadRequestError,
@@ -49,6 +50,13 @@ function toSidecarError(err: unknown): SidecarError {
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {
+  // Per-request lines at debug (fastify's own are off: they wrote two info lines per request).
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.debug(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
+      "request completed",
+    );
+  });
   app.setErrorHandler((err, request, reply) => {
     const error = toSidecarError(err);
     if (error.statusCode >= 500) request.log.error({ err }, error.message);
@@ -70,4 +78,26 @@ export function installErrorHandlers(app: FastifyInstance): void {
     });
     return reply.code(404).type("application/json").send(error.toBody());
   });
+}
+
+/**
+ * Node answers a request it cannot parse (headers over its limit, a broken request line) before
+ * fastify sees it; this answer is in the protocol's error format too. Given as fastify's
+ * clientErrorHandler.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  const error = new BadRequestError(tooLarge ? "request headers too large" : "malformed HTTP request", {
+    detail: `${err.message}.`,
+  });
+  const body = JSON.stringify(error.toBody());
+  const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
 }

@@ -86,6 +86,9 @@ export class Stack {
           "host=/run/postgresql user=postgres dbname=postgres",
           "--socket",
           SIDECAR_SOCKET,
+          // Each request's url is logged at debug: the suite checks the pid the sidecar was sent.
+          "--log-level",
+          "debug",
         ])
         .withHostConfig({
           PidMode: `container:${db.getId()}`,
@@ -125,7 +128,7 @@ export class Stack {
     return JSON.parse(await this.run(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q`)) as T[];
   }
 
-  /** The sidecar's log so far (JSON lines; requests with their url at level info). */
+  /** The sidecar's log so far (JSON lines; requests with their url at level debug). */
   async sidecarLog(): Promise<string> {
     // testcontainers follows the log: read what is there, then let go.
     const stream = await this.sidecar.logs();

@@ -359,11 +359,22 @@ describe("hostile input gets a clear error and changes nothing", () => {
       `GET /v1/summary?columns=pid HTTP/1.1\r\nHost: x\r\nX-Junk: ${"a".repeat(100_000)}\r\n\r\n`,
     );
     expect(statusOf(answer)).toBe(431);
+    // In the protocol's error format, not Node's or fastify's own.
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    expect(body).toMatchObject({
+      code: "BAD_REQUEST",
+      sqlstate: "22023",
+      message: "request headers too large",
+    });
     expect(await healthy()).toBe(200);
   });
 
   it("refuses malformed request lines and header lines", async () => {
-    expect(statusOf(await exchange(socket(), "NONSENSE\r\n\r\n"))).toBe(400);
+    const nonsense = await exchange(socket(), "NONSENSE\r\n\r\n");
+    expect(statusOf(nonsense)).toBe(400);
+    expect(JSON.parse(nonsense.slice(nonsense.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      code: "BAD_REQUEST",
+    });
     expect(statusOf(await exchange(socket(), "GET /v1/summary HTTP/1.1\r\nno colon here\r\n\r\n"))).toBe(400);
     expect(await healthy()).toBe(200);
   });

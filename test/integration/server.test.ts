@@ -44,6 +44,9 @@ describe("the sidecar's socket", () => {
       expect((await lstat(secretPathFor(socket))).mode & 0o777).toBe(0o600);
       const res = await get(socket, "/v1/summary?columns=pid&pid=4194304");
       expect(res).toEqual({ status: 200, body: "" });
+      // At the default level (info) a request that succeeds writes no line: per-request lines are debug.
+      expect(sidecar.log).toContain("sidecar listening");
+      expect(sidecar.log).not.toContain("/v1/summary");
     } finally {
       await sidecar.stop();
     }

@@ -36,6 +36,10 @@ CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (sockett '
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket 'relative/x.sock');  -- ERROR
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '0');  -- ERROR
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout 'soon');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '1e-9');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '0x10');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout ' 5');  -- ERROR
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (timeout '0.05');  -- ERROR
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (kind 'smaps');  -- ERROR
 ALTER FOREIGN DATA WRAPPER pg_meminfo_fdw OPTIONS (socket '/tmp/x');  -- ERROR
 CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo;  -- ERROR
