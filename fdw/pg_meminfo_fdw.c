@@ -410,14 +410,24 @@ static void
 check_privileges(void)
 {
 	Oid			role = GetUserId();
+	const char *name;
 
-	if (!has_privs_of_role(role, ROLE_PG_READ_ALL_STATS))
+	if (has_privs_of_role(role, ROLE_PG_READ_ALL_STATS))
+		return;
+	name = quote_identifier(GetUserNameFromId(role, false));
+	/* A member that does not inherit has the role but not its privileges. */
+	if (is_member_of_role(role, ROLE_PG_READ_ALL_STATS))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read memory maps of PostgreSQL processes"),
-				 errdetail("Only superusers and roles with the privileges of pg_read_all_stats may read them."),
-				 errhint("An administrator can allow it with: GRANT pg_read_all_stats TO %s;",
-						 quote_identifier(GetUserNameFromId(role, false)))));
+				 errdetail("Role %s is a member of pg_read_all_stats but does not inherit its privileges.", name),
+				 errhint("Run SET ROLE pg_read_all_stats first, or let the role inherit them: ALTER ROLE %s INHERIT (on PostgreSQL 16 and later, GRANT pg_read_all_stats TO %s WITH INHERIT TRUE).",
+						 name, name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read memory maps of PostgreSQL processes"),
+			 errdetail("Only superusers and roles with the privileges of pg_read_all_stats may read them."),
+			 errhint("An administrator can allow it with: GRANT pg_read_all_stats TO %s;", name)));
 }
 
 /*

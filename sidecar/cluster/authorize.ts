@@ -5,7 +5,8 @@ import { databaseError } from "./database-error.js";
 import type { Queryable } from "./queryable.js";
 
 const ALLOWED_QUERY =
-  "SELECT r.rolsuper OR pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE') AS allowed, r.rolname " +
+  "SELECT r.rolsuper OR pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE') AS allowed, r.rolname, " +
+  "pg_has_role(r.oid, 'pg_read_all_stats', 'MEMBER') AS member " +
   "FROM pg_roles r WHERE r.oid = $1";
 
 const MESSAGE = "permission denied: must be superuser or have the privileges of pg_read_all_stats";
@@ -41,9 +42,12 @@ export class RoleAuthorizer {
 
 /** Resolves when the role (an OID in decimal) is allowed; throws FORBIDDEN otherwise. */
 export async function authorize(db: Queryable, roleOid: string): Promise<void> {
-  let rows: { allowed: boolean | null; rolname: string }[];
+  let rows: { allowed: boolean | null; rolname: string; member: boolean | null }[];
   try {
-    ({ rows } = await db.query<{ allowed: boolean | null; rolname: string }>(ALLOWED_QUERY, [roleOid]));
+    ({ rows } = await db.query<{ allowed: boolean | null; rolname: string; member: boolean | null }>(
+      ALLOWED_QUERY,
+      [roleOid],
+    ));
   } catch (err) {
     throw databaseError(err, "check the role's privileges");
   }
@@ -52,8 +56,17 @@ export async function authorize(db: Queryable, roleOid: string): Promise<void> {
   if (row === undefined) {
     throw new ForbiddenError(MESSAGE, { detail: `No role has OID ${roleOid}.` });
   }
+  const name = quoteIdent(row.rolname);
+  if (row.member === true) {
+    throw new ForbiddenError(MESSAGE, {
+      detail: `Role ${name} is a member of pg_read_all_stats but does not inherit its privileges.`,
+      hint:
+        `Run SET ROLE pg_read_all_stats first, or let the role inherit them: ALTER ROLE ${name} INHERIT ` +
+        `(on PostgreSQL 16 and later, GRANT pg_read_all_stats TO ${name} WITH INHERIT TRUE).`,
+    });
+  }
   throw new ForbiddenError(MESSAGE, {
-    detail: `Role ${quoteIdent(row.rolname)} is not a superuser and has not the privileges of pg_read_all_stats.`,
+    detail: `Role ${name} is not a superuser and has not the privileges of pg_read_all_stats.`,
     hint: `GRANT pg_read_all_stats TO ${quoteIdent(row.rolname)};`,
   });
 }

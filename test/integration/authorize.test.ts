@@ -8,6 +8,7 @@ const plain = `mi_plain_${suffix}`;
 const granted = `mi_granted_${suffix}`;
 const inherits = `mi_inherits_${suffix}`;
 const odd = `Mi Odd ${suffix}`;
+const noinherit = `mi_noinherit_${suffix}`;
 
 async function oid(role: string): Promise<string> {
   return String(await one<number>(pool, "SELECT oid::int FROM pg_roles WHERE rolname = $1", [role]));
@@ -18,10 +19,11 @@ beforeAll(async () => {
   await pool.query(`CREATE ROLE ${granted} IN ROLE pg_read_all_stats`);
   await pool.query(`CREATE ROLE ${inherits} IN ROLE ${granted}`);
   await pool.query(`CREATE ROLE "${odd}"`);
+  await pool.query(`CREATE ROLE ${noinherit} NOINHERIT IN ROLE pg_read_all_stats`);
 });
 
 afterAll(async () => {
-  for (const role of [inherits, granted, plain]) await pool.query(`DROP ROLE IF EXISTS ${role}`);
+  for (const role of [inherits, granted, plain, noinherit]) await pool.query(`DROP ROLE IF EXISTS ${role}`);
   await pool.query(`DROP ROLE IF EXISTS "${odd}"`);
   await pool.end();
 });
@@ -46,6 +48,14 @@ describe("authorize", () => {
     });
     await expect(authorize(pool, await oid(odd))).rejects.toMatchObject({
       hint: `GRANT pg_read_all_stats TO "${odd}";`,
+    });
+  });
+
+  it("denies a member that does not inherit pg_read_all_stats, with a hint that is not the GRANT it has", async () => {
+    await expect(authorize(pool, await oid(noinherit))).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      detail: `Role ${noinherit} is a member of pg_read_all_stats but does not inherit its privileges.`,
+      hint: expect.stringContaining(`ALTER ROLE ${noinherit} INHERIT`),
     });
   });
 

@@ -146,8 +146,17 @@ describe("roles", () => {
     expect(await as(nested)).toEqual({ rows: 1 });
   });
 
-  it("refuses a NOINHERIT member, who has the role but not its privileges", async () => {
+  it("refuses a NOINHERIT member, who has the role but not its privileges, with a hint that fits", async () => {
     expect(await as(noinherit)).toEqual({ code: "42501" });
+    await admin.query(`SET ROLE ${noinherit}`);
+    try {
+      const failure = await queryError(admin, query);
+      // Not "GRANT pg_read_all_stats", which it has already.
+      expect(failure.hint).toContain("SET ROLE pg_read_all_stats");
+      expect(failure.hint).toContain(`ALTER ROLE ${noinherit} INHERIT`);
+    } finally {
+      await admin.query("RESET ROLE");
+    }
   });
 
   it("follows SET ROLE: the current role's privileges count, not the session user's", async () => {
