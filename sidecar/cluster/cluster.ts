@@ -29,11 +29,6 @@ export class Cluster {
     this.#procRoot = options.procRoot ?? "/proc";
   }
 
-  /** Pids of pg_stat_activity plus the postmaster, ascending. */
-  async backendPids(): Promise<number[]> {
-    return [...(await this.processes()).keys()];
-  }
-
   /**
    * The processes of the cluster, ascending by pid, each with when it started (ms since the epoch):
    * backend_start for what pg_stat_activity lists, pg_postmaster_start_time() for the postmaster.

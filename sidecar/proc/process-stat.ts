@@ -1,30 +1,54 @@
 /**
- * Fields of /proc/PID/stat, and telling a listed process from a later one that got its pid. The cluster lists each process with when
- * it started; a process whose start time (field 22 of /proc/PID/stat, clock ticks after boot) is later
- * than that, give or take a little, is another process, and its rows are not the listed one's.
+ * Fields of /proc/PID/stat, and telling a listed process from a later one that got its pid. The
+ * cluster lists each process with when it started; a process whose start time (field 22, clock ticks
+ * after boot) is later than that, give or take a little, is another process, and its rows are not the
+ * listed one's.
  */
 import { type ProcOptions, readProcFileSync, type ScratchBuffer } from "./proc-file.js";
 
 /** Per pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
 export type StartLimits = ReadonlyMap<number, number>;
 
-/** The parent pid from the text of /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold spaces). */
-export function parentPidFromStat(stat: string): number | null {
+/**
+ * Field `n` (1-based, as proc(5) numbers them) of the text of /proc/PID/stat, "pid (comm) state ppid
+ * ..."; comm may hold spaces and parentheses, so the fields are counted after its last ")". Null when
+ * the text has no such field.
+ */
+function statField(stat: string, n: number): string | null {
   const close = stat.lastIndexOf(")");
   if (close === -1) return null;
-  const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-  return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
+  return stat.slice(close + 2).split(" ")[n - 3] ?? null;
+}
+
+/** A field of /proc/PID/stat as a whole number of at least `min`, or null. */
+function statNumber(stat: string, n: number, min: number): number | null {
+  const value = Number(statField(stat, n) ?? Number.NaN);
+  return Number.isInteger(value) && value >= min ? value : null;
+}
+
+/** The parent pid (field 4); null when there is none (pid 1) or the text is not a stat line. */
+export function parentPidFromStat(stat: string): number | null {
+  return statNumber(stat, 4, 1);
 }
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks after boot. */
 export function startTicksFromStat(stat: string): number | null {
-  const close = stat.lastIndexOf(")");
-  if (close === -1) return null;
-  const ticks = Number(stat.slice(close + 2).split(" ")[19]);
-  return Number.isFinite(ticks) ? ticks : null;
+  return statNumber(stat, 22, 0);
 }
 
-/** True when the process now at pid started after the one listed (false when it has exited). */
+/** The text of /proc/PID/stat; null when the process has exited or its stat cannot be read. */
+function readStat(pid: number, scratch: ScratchBuffer, options: ProcOptions): string | null {
+  try {
+    return readProcFileSync(pid, "stat", scratch, options)?.toString("latin1") ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True when the process now at pid started after the one listed. False when it has exited or cannot
+ * be read: what was read before it went is its own.
+ */
 export function isReused(
   pid: number,
   limits: StartLimits | undefined,
@@ -33,20 +57,14 @@ export function isReused(
 ): boolean {
   const limit = limits?.get(pid);
   if (limit === undefined) return false;
-  let stat: Buffer | null;
-  try {
-    stat = readProcFileSync(pid, "stat", scratch, options);
-  } catch {
-    return false;
-  }
-  if (stat === null) return false;
-  const ticks = startTicksFromStat(stat.toString("latin1"));
+  const stat = readStat(pid, scratch, options);
+  const ticks = stat === null ? null : startTicksFromStat(stat);
   return ticks !== null && ticks > limit;
 }
 
 /**
- * The parent pid of each process, in order: 0 for one without a parent (pid 1), null for one that
- * has exited or whose stat cannot be read.
+ * The parent pid of each process, in order: 0 for one without a parent (pid 1, kernel threads), null
+ * for one that has exited or whose stat cannot be read.
  */
 export function readParents(
   pids: readonly number[],
@@ -54,14 +72,7 @@ export function readParents(
   options: ProcOptions = {},
 ): (number | null)[] {
   return pids.map((pid) => {
-    let stat: Buffer | null;
-    try {
-      stat = readProcFileSync(pid, "stat", scratch, options);
-    } catch {
-      return null;
-    }
-    if (stat === null) return null;
-    // pid 1 and kernel threads have parent 0: alive, and nobody's child.
-    return parentPidFromStat(stat.toString("latin1")) ?? 0;
+    const stat = readStat(pid, scratch, options);
+    return stat === null ? null : statNumber(stat, 4, 0);
   });
 }

@@ -26,7 +26,7 @@ describe("on the test cluster", () => {
     try {
       const mine = await one<number>(pool, "SELECT count(*)::int FROM pg_stat_activity");
       const me = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
-      const pids = await new Cluster(pool, parents).backendPids();
+      const pids = [...(await new Cluster(pool, parents).processes()).keys()];
       expect(pids).toContain(postmaster);
       expect(pids).toContain(me);
       expect(pids.length).toBeGreaterThanOrEqual(mine);
@@ -38,7 +38,7 @@ describe("on the test cluster", () => {
 
   it("raises DATABASE_UNAVAILABLE when the cluster cannot be reached", async () => {
     const dead = deadPool();
-    await expect(new Cluster(dead, parents).backendPids()).rejects.toMatchObject({
+    await expect(new Cluster(dead, parents).processes()).rejects.toMatchObject({
       code: "DATABASE_UNAVAILABLE",
       statusCode: 503,
       sqlstate: "08006",
