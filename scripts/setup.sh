@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the PostgreSQL 15 server and its headers (PGXS), a C toolchain, ps/pgrep, runuser,
-# valgrind (the memcheck test of the extension).
-packages=(postgresql-15 postgresql-server-dev-15 build-essential gcc make procps util-linux valgrind)
+# valgrind (the memcheck test of the extension), pg_cron (scheduled snapshots), Prometheus and promtool
+# (the metrics tests), tmux (the terminal tests of top) and Chromium (the HTML report's tests).
+packages=(postgresql-15 postgresql-server-dev-15 build-essential gcc make procps util-linux valgrind
+  postgresql-15-cron prometheus tmux chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do
