@@ -45,7 +45,8 @@
 static int
 errhint_start_sidecar(void)
 {
-	return errhint("The sidecar creates this file when it starts; start it as the operating system user that runs PostgreSQL: \"pg-meminfo sidecar\".");
+	return errhint("The sidecar creates this file when it starts; start it as the operating system user that runs PostgreSQL: \"pg-meminfo sidecar\". "
+				   "Run pg-meminfo doctor for a diagnosis.");
 }
 
 /*

@@ -186,7 +186,8 @@ wait_for_socket(SidecarConn *conn, int event)
 					 errmsg("pg_meminfo sidecar at \"%s\" did not answer within %d ms",
 							conn->socket_path, conn->timeout_ms),
 					 errhint("Check that the sidecar process is running and not stopped. "
-							 "The server option \"timeout\" sets how long to wait, in seconds.")));
+							 "The server option \"timeout\" sets how long to wait, in seconds. "
+							 "Run pg-meminfo doctor for a diagnosis.")));
 
 		rc = WaitLatchOrSocket(MyLatch,
 							   WL_LATCH_SET | event | WL_TIMEOUT |
@@ -212,7 +213,8 @@ report_connect_failure(const char *socket_path)
 					socket_path),
 			 errhint("Start the sidecar as the operating system user that runs PostgreSQL: "
 					 "\"pg-meminfo sidecar\". "
-					 "If it listens elsewhere, set the server option \"socket\".")));
+					 "If it listens elsewhere, set the server option \"socket\". "
+					 "Run pg-meminfo doctor for a diagnosis.")));
 }
 
 /*
@@ -293,7 +295,8 @@ sidecar_open(const char *socket_path, int timeout_ms)
 						socket_path),
 				 errdetail("The process listening there runs as uid %u; PostgreSQL runs as uid %u.",
 						   (unsigned) peer.uid, (unsigned) geteuid()),
-				 errhint("Run the sidecar as the operating system user that runs PostgreSQL.")));
+				 errhint("Run the sidecar as the operating system user that runs PostgreSQL. "
+						 "Run pg-meminfo doctor for a diagnosis.")));
 
 	return conn;
 }

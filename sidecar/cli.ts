@@ -1,6 +1,7 @@
 /** The pg-meminfo command line. */
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { addToolCommands } from "../tools/commands.js";
 import { passwordIn, poolConfig } from "./cluster/conninfo.js";
 import { DEFAULT_DUMP_TIMEOUT_MS } from "./contexts/context-dumps.js";
 import type { LogDestination } from "./contexts/log-records.js";
@@ -85,6 +86,7 @@ export function program(): Command {
     )
     .addHelpText("after", SIDECAR_HELP)
     .action(runSidecar);
+  addToolCommands(cli);
   return cli;
 }
 
