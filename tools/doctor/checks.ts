@@ -85,13 +85,14 @@ const server: Step = async (db, found) => {
     num: number;
     db: string;
     role: string;
-    dirs: string;
+    dirs: string | null;
     port: string;
     datadir: string | null;
   }>(
     "SELECT current_setting('server_version') AS version, current_setting('server_version_num')::int AS num, " +
-      "current_database() AS db, current_user AS role, current_setting('unix_socket_directories') AS dirs, " +
-      "current_setting('port') AS port, " +
+      "current_database() AS db, current_user AS role, current_setting('port') AS port, " +
+      // Both need pg_read_all_settings (superusers have it); without, the doctor does without them.
+      "CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN current_setting('unix_socket_directories') END AS dirs, " +
       "CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN current_setting('data_directory') END AS datadir",
   );
   const row = rows[0];
@@ -101,7 +102,7 @@ const server: Step = async (db, found) => {
     versionNum: row.num,
     database: row.db,
     role: row.role,
-    socketDir: firstSocketDirectory(row.dirs),
+    socketDir: row.dirs === null ? null : firstSocketDirectory(row.dirs),
     port: row.port,
     dataDir: row.datadir,
   };
@@ -228,12 +229,16 @@ const sidecar: Step = async (db, found) => {
       return {
         id: "sidecar",
         status: "fail",
-        summary: `the sidecar at ${setup.socket} answered but has no memory rows for this session's backend`,
+        summary: `the sidecar at ${setup.socket ?? "the default socket"} answered but has no memory rows for this session's backend`,
         fix: `Make sure it serves this cluster: ${setup.startCommand}`,
       };
     }
     found.sidecarAnswers = true;
-    return { id: "sidecar", status: "ok", summary: `answers at ${setup.socket} (in ${ms} ms)` };
+    return {
+      id: "sidecar",
+      status: "ok",
+      summary: `answers at ${setup.socket ?? "the default socket"} (in ${ms} ms)`,
+    };
   } catch (err) {
     const error = errorOf(err);
     return { id: "sidecar", ...classifySidecarError(error, setup), error };

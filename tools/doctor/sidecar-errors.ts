@@ -41,7 +41,7 @@ function namespaceNote(setup: SidecarSetup): string {
 /** The verdict on the sidecar for the error the probe query got. */
 export function classifySidecarError(error: SidecarError, setup: SidecarSetup): Verdict {
   const { sqlstate = "", message } = error;
-  const at = setup.socket ?? "its socket";
+  const at = /sidecar at "([^"]+)"/.exec(message)?.[1] ?? setup.socket ?? "its socket";
   const elsewhere =
     setup.socketOption !== null && setup.defaultSocket !== null && setup.socketOption !== setup.defaultSocket;
 
