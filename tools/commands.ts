@@ -1,6 +1,7 @@
 /** The operator's commands of pg-meminfo: doctor, top and report, SQL clients of the extension's views. */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { DOCTOR_HELP, runDoctor } from "./doctor/doctor.js";
+import { runTop, TOP_HELP } from "./top/top.js";
 
 const CONNINFO = "libpq connection string or postgresql:// URI (default: the PG* environment)";
 
@@ -15,6 +16,27 @@ export function addToolCommands(cli: Command): void {
     .option("--json", "print the checks as JSON")
     .addHelpText("after", DOCTOR_HELP)
     .action(guarded(runDoctor, 2));
+
+  cli
+    .command("top")
+    .description("a full-screen view of every process's memory, refreshed every 2 s, sorted by own memory")
+    .argument("[conninfo]", CONNINFO)
+    .option("--interval <seconds>", "seconds between refreshes (0.5 to 3600)", interval, 2)
+    .option("--once", "print one screen as text and exit (for pipes and scripts)")
+    .addOption(
+      new Option("--sort <key>", "the order: own memory, PSS or growth")
+        .choices(["own", "pss", "growth"])
+        .default("own"),
+    )
+    .addHelpText("after", TOP_HELP)
+    .action(guarded(runTop, 1));
+}
+
+function interval(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0.5 || seconds > 3600)
+    throw new InvalidArgumentError("a number of seconds from 0.5 to 3600");
+  return seconds;
 }
 
 /** Runs a command; a bad connection string or an unexpected error is one line on stderr and `code`. */

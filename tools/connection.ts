@@ -2,9 +2,10 @@
  * How the tools reach a cluster: a libpq connection string (key=value or a postgresql:// URI) or, without
  * one, the PG* environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass), as psql does.
  * Without a host from either, the local socket directory /var/run/postgresql where it exists, as
- * Debian's libpq; else localhost.
+ * Debian's libpq; else localhost. The user is the OS user's name unless one is given, as in libpq.
  */
 import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
 import pg from "pg";
 import { poolConfig } from "../sidecar/cluster/conninfo.js";
 
@@ -16,12 +17,12 @@ export function clientConfig(conninfo: string | undefined, applicationName: stri
     application_name: applicationName,
     ...poolConfig(conninfo),
   };
-  if (
-    config.host === undefined &&
-    config.connectionString === undefined &&
-    process.env.PGHOST === undefined
-  ) {
-    if (existsSync(LOCAL_SOCKET_DIR)) config.host = LOCAL_SOCKET_DIR;
+  if (config.connectionString === undefined) {
+    if (config.host === undefined && process.env.PGHOST === undefined && existsSync(LOCAL_SOCKET_DIR))
+      config.host = LOCAL_SOCKET_DIR;
+    // libpq's default user is the OS user's name, also where USER is not set (services, cron).
+    if (config.user === undefined && !process.env.PGUSER && !process.env.USER)
+      config.user = userInfo().username;
   }
   return config;
 }
