@@ -193,3 +193,8 @@ SELECT pid,
 
 REVOKE ALL ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top FROM PUBLIC;
 GRANT SELECT ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top TO pg_read_all_stats;
+
+-- The postmaster's pid is no secret, and a view over backend_memory calls it
+-- with the privileges of whoever queries the view (functions are not checked
+-- as the view's owner, tables are).
+GRANT EXECUTE ON FUNCTION @extschema@.pg_meminfo_postmaster_pid() TO PUBLIC;

@@ -239,6 +239,10 @@ GRANT SELECT ON @extschema@.get_all_smaps, @extschema@.smap_summary,
   @extschema@.backend_memory_by_kind, @extschema@.backend_memory, @extschema@.cluster_memory TO pg_read_all_stats;
 REVOKE ALL ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() TO pg_read_all_stats;
+-- The postmaster's pid is no secret, and a view over backend_memory calls it
+-- with the privileges of whoever queries the view (functions are not checked
+-- as the view's owner, tables are).
+GRANT EXECUTE ON FUNCTION pg_meminfo_postmaster_pid() TO PUBLIC;
 
 -- The memory contexts of the backends a query names by pid (WHERE pid = ...,
 -- pid = ANY (...) or pid IN (...) is required): each one writes them to the
