@@ -272,7 +272,10 @@ CREATE FOREIGN TABLE @extschema@.memory_contexts (
 -- memory of its own (uss_bytes) that no context holds: JIT code, libraries,
 -- malloc outside PostgreSQL's allocator.  WHERE pid = ... reaches both
 -- sources: the join on pid carries the condition to backend_memory.
-CREATE VIEW @extschema@.backend_memory_contexts_top AS
+-- security_invoker: a dump is asked for with the privileges of whoever
+-- queries the view (EXECUTE on pg_log_backend_memory_contexts), never with
+-- those of the view's owner.
+CREATE VIEW @extschema@.backend_memory_contexts_top WITH (security_invoker = true) AS
 SELECT pid,
        m.backend_type,
        c.contexts,
