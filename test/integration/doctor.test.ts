@@ -233,13 +233,16 @@ describe("pg-meminfo doctor on a cluster whose sidecar is missing, killed, mispl
     }
   });
 
-  it("the socket of another cluster's sidecar: it does not know this cluster's backends", async () => {
+  it("the socket of another cluster's sidecar: it serves another cluster, drop the socket option", async () => {
     await setSocket(inject("sidecarSocket"));
     try {
       const run = await doctor(conninfo);
       expect(run.check("sidecar").status).toBe("fail");
-      expect(run.check("sidecar").summary).toContain("serves another cluster, or another PID namespace");
-      expect(run.check("sidecar").error?.sqlstate).toBe("42501");
+      expect(run.check("sidecar").summary).toContain(
+        `the sidecar at ${inject("sidecarSocket")} serves another cluster (`,
+      );
+      expect(run.check("sidecar").fix).toContain("ALTER SERVER pg_meminfo OPTIONS (DROP socket);");
+      expect(run.check("sidecar").error?.sqlstate).toBe("HV00N");
     } finally {
       await setSocket(null);
     }

@@ -96,12 +96,19 @@ describe("the doctor's verdict on the sidecar's errors", () => {
     expect(v.fix).toContain("timeout");
   });
 
-  it("a foreign process: another cluster or PID namespace", () => {
+  it("another cluster's sidecar: serves another cluster, with the identities of the detail", () => {
     const v = classifySidecarError(
-      { sqlstate: "42501", message: "process 4711 is not a process of this PostgreSQL cluster" },
+      {
+        sqlstate: "HV00N",
+        message: "this sidecar serves another PostgreSQL cluster",
+        detail: "The request comes from cluster 7301/41; this sidecar serves 7302/55.",
+      },
       setup,
     );
-    expect(v.summary).toContain("another cluster, or another PID namespace");
+    expect(v.summary).toBe(
+      `the sidecar at ${SOCKET} serves another cluster (The request comes from cluster 7301/41; this sidecar serves 7302/55)`,
+    );
+    expect(v.fix).toContain(setup.startCommand);
   });
 
   it("the sidecar losing the database, a forged signature, /proc unreadable, a protocol error", () => {

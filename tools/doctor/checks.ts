@@ -230,7 +230,9 @@ const sidecar: Step = async (db, found) => {
         id: "sidecar",
         status: "fail",
         summary: `the sidecar at ${setup.socket ?? "the default socket"} answered but has no memory rows for this session's backend`,
-        fix: `Make sure it serves this cluster: ${setup.startCommand}`,
+        fix:
+          "The sidecar cannot see this cluster's processes: run it on the cluster's host, in the cluster's " +
+          `PID namespace (containers: pid: "service:<db service>"), as the OS user that runs PostgreSQL: ${setup.startCommand}`,
       };
     }
     found.sidecarAnswers = true;

@@ -120,12 +120,14 @@ export function classifySidecarError(error: SidecarError, setup: SidecarSetup): 
         "through pg_hba.conf; it reconnects by itself.",
     };
   }
-  if (sqlstate === "42501" && /is not a process of this PostgreSQL cluster/.test(message)) {
+  if (sqlstate === "HV00N" || /serves another PostgreSQL cluster/.test(message)) {
     return {
       status: "fail",
-      summary:
-        "the sidecar at that socket serves another cluster, or another PID namespace: it does not know this session's backend",
-      fix: `Start a sidecar for this cluster (its --database names this cluster): ${setup.startCommand}; or point the server option socket at it.`,
+      summary: `the sidecar at ${at} serves another cluster${error.detail ? ` (${error.detail.replace(/\.$/, "")})` : ""}`,
+      fix: elsewhere
+        ? "ALTER SERVER pg_meminfo OPTIONS (DROP socket); -- to use this cluster's default socket, " +
+          `and start this cluster's sidecar there: ${setup.startCommand}`
+        : `Start this cluster's sidecar (its --database names this cluster): ${setup.startCommand}`,
     };
   }
   if (sqlstate === "28000" && /signature|not signed/.test(message)) {

@@ -134,7 +134,7 @@ export class SnapshotSource {
     } catch (err) {
       const problem = problemOf(err);
       // Not the sidecar: the server itself went away or refused (a restart, a terminated session).
-      if (!isSidecarProblem(problem)) {
+      if (isServerProblem(problem)) {
         await this.#drop();
         return this.#keep({ takenAt, server: c.server, serverError: problem, sidecar: null });
       }
@@ -237,15 +237,10 @@ export class SnapshotSource {
 }
 
 /**
- * Whether an error is the sidecar's (the wrapper could not reach it, or it answered with an error) rather
- * than the server's: the connection classes 08 the wrapper raises, and the sidecar's own SQLSTATEs.
+ * Whether an error of a read is the server's: the connection broke (no SQLSTATE: the socket closed or
+ * reset) or the server is shutting down or restarting (57P01 to 57P05). Any other error came from the
+ * extension and its sidecar, over a connection that still works.
  */
-export function isSidecarProblem(problem: Problem): boolean {
-  if (
-    /pg_meminfo sidecar|could not reach the cluster|is not a process of this PostgreSQL cluster/.test(
-      problem.message,
-    )
-  )
-    return true;
-  return problem.sqlstate !== undefined && ["53300", "58000", "28000", "08P01"].includes(problem.sqlstate);
+export function isServerProblem(problem: Problem): boolean {
+  return problem.sqlstate === undefined || problem.sqlstate.startsWith("57P");
 }
