@@ -62,8 +62,24 @@ async function startSessions(cluster: ThrowawayCluster): Promise<pg.Client[]> {
   sessions.push(idle);
   await idle.query("SELECT 1");
 
+  // Grows steadily: five more prepared statements (and their cached plans) a second, as a leak would.
+  const growing = await cluster.connect("postgres", "postgres", "demo-growing");
+  sessions.push(growing);
+  let statements = 0;
+  growingTimer = setInterval(() => {
+    for (let i = 0; i < 5; i++) {
+      const n = statements++;
+      growing
+        .query(`PREPARE demo_growing_${n} AS SELECT ${n} + $1::int AS n, md5($1::text) AS h`)
+        .then(() => growing.query(`EXECUTE demo_growing_${n}(1)`))
+        .catch(() => undefined);
+    }
+  }, 1000);
+
   return sessions;
 }
+
+let growingTimer: NodeJS.Timeout | undefined;
 
 async function printReport(cluster: ThrowawayCluster): Promise<void> {
   const client = await cluster.connect("postgres", "postgres", "demo-report");
@@ -118,7 +134,9 @@ async function main(): Promise<void> {
     await cluster.sql("CREATE EXTENSION pg_meminfo");
     console.log("Starting the sidecar...");
     sidecar = await SidecarProcess.start(cluster);
-    console.log("Opening sessions: a big sort in an open transaction, a table scan, an idle one...");
+    console.log(
+      "Opening sessions: a big sort in an open transaction, a table scan, an idle one, a growing one...",
+    );
     sessions = await startSessions(cluster);
 
     console.log("\nMemory of every process of the cluster (smap_summary joined with pg_stat_activity):\n");
@@ -144,12 +162,18 @@ async function main(): Promise<void> {
     console.log(
       `  SELECT name, pg_size_pretty(total_bytes) FROM memory_contexts WHERE pid = ${sort?.pid} ORDER BY total_bytes DESC LIMIT 5;\n`,
     );
+    const conninfo = cluster.connectionString();
+    console.log("The operator's tools (demo-growing grows steadily: give the history a few minutes):\n");
+    console.log(`  bin/pg-meminfo doctor "${conninfo}"`);
+    console.log(`  bin/pg-meminfo top "${conninfo}"`);
+    console.log(`  bin/pg-meminfo report "${conninfo}" --html report.html\n`);
     if (!once) {
       console.log("Press Ctrl-C to stop and remove the cluster.");
       await waitForSignal();
     }
   } finally {
     console.log("\nCleaning up...");
+    clearInterval(growingTimer);
     for (const session of sessions) await session.end().catch(() => undefined);
     await sidecar?.stop();
     await cluster?.destroy();

@@ -1,6 +1,7 @@
 /** The operator's commands of pg-meminfo: doctor, top and report, SQL clients of the extension's views. */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DOCTOR_HELP, runDoctor } from "./doctor/doctor.js";
+import { REPORT_HELP, runReport } from "./report/report.js";
 import { runTop, TOP_HELP } from "./top/top.js";
 
 const CONNINFO = "libpq connection string or postgresql:// URI (default: the PG* environment)";
@@ -30,6 +31,27 @@ export function addToolCommands(cli: Command): void {
     )
     .addHelpText("after", TOP_HELP)
     .action(guarded(runTop, 1));
+
+  cli
+    .command("report")
+    .description("write one self-contained HTML report of the cluster's memory, now and over its history")
+    .argument("[conninfo]", CONNINFO)
+    .requiredOption("--html <file>", "the HTML file to write")
+    .option(
+      "--context-seconds <seconds>",
+      "how long memory_context_growth watches each growing process (0.5 to 60)",
+      contextSeconds,
+      5,
+    )
+    .addHelpText("after", REPORT_HELP)
+    .action(guarded(runReport, 1));
+}
+
+function contextSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0.5 || seconds > 60)
+    throw new InvalidArgumentError("a number of seconds from 0.5 to 60");
+  return seconds;
 }
 
 function interval(value: string): number {

@@ -1,9 +1,11 @@
 /** Byte counts as people read them, the way pg_size_pretty() writes them: "2416 kB", "164 MB". */
 
-const UNITS = ["bytes", "kB", "MB", "GB", "TB", "PB"];
-
-/** pg_size_pretty()'s rule: the next unit once the number reaches 10240 of the current one, rounded half up. */
+/**
+ * pg_size_pretty()'s rule: the next unit once the number reaches 10240 of the current one, rounded half
+ * up. Self-contained: the HTML report runs its source in the browser too.
+ */
 export function formatBytes(bytes: number | null | undefined): string {
+  const UNITS = ["bytes", "kB", "MB", "GB", "TB", "PB"];
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return "n/a";
   const sign = bytes < 0 ? "-" : "";
   let value = Math.abs(bytes);
