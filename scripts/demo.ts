@@ -2,6 +2,7 @@
 // smap_summary joined with pg_stat_activity. Runs until Ctrl-C (or exits at once with --once).
 import Table from "cli-table3";
 import type pg from "pg";
+import { type GrowingSession, growSteadily, holdSort } from "../harness/busy-sessions.js";
 import { SidecarProcess } from "../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../harness/throwaway-cluster.js";
 
@@ -43,14 +44,7 @@ async function startSessions(cluster: ThrowawayCluster): Promise<pg.Client[]> {
   await setup.end();
 
   // Holds a sort of a million rows in work_mem, inside an open transaction, behind a cursor.
-  const sort = await cluster.connect("postgres", "postgres", "demo-big-sort");
-  sessions.push(sort);
-  await sort.query("SET work_mem = '512MB'");
-  await sort.query("BEGIN");
-  await sort.query(
-    "DECLARE big_sort CURSOR FOR SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g ORDER BY h",
-  );
-  await sort.query("FETCH 1 FROM big_sort");
+  sessions.push(await holdSort(cluster, "demo-big-sort", 1_000_000));
 
   // Reads a ~45 MB table into shared_buffers (smaller than a quarter of them, so no ring buffer).
   const scan = await cluster.connect("postgres", "postgres", "demo-table-scan");
@@ -63,23 +57,12 @@ async function startSessions(cluster: ThrowawayCluster): Promise<pg.Client[]> {
   await idle.query("SELECT 1");
 
   // Grows steadily: five more prepared statements (and their cached plans) a second, as a leak would.
-  const growing = await cluster.connect("postgres", "postgres", "demo-growing");
-  sessions.push(growing);
-  let statements = 0;
-  growingTimer = setInterval(() => {
-    for (let i = 0; i < 5; i++) {
-      const n = statements++;
-      growing
-        .query(`PREPARE demo_growing_${n} AS SELECT ${n} + $1::int AS n, md5($1::text) AS h`)
-        .then(() => growing.query(`EXECUTE demo_growing_${n}(1)`))
-        .catch(() => undefined);
-    }
-  }, 1000);
+  growing = await growSteadily(cluster, "demo-growing", 5);
 
   return sessions;
 }
 
-let growingTimer: NodeJS.Timeout | undefined;
+let growing: GrowingSession | undefined;
 
 async function printReport(cluster: ThrowawayCluster): Promise<void> {
   const client = await cluster.connect("postgres", "postgres", "demo-report");
@@ -173,7 +156,7 @@ async function main(): Promise<void> {
     }
   } finally {
     console.log("\nCleaning up...");
-    clearInterval(growingTimer);
+    await growing?.stop();
     for (const session of sessions) await session.end().catch(() => undefined);
     await sidecar?.stop();
     await cluster?.destroy();

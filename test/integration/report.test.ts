@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type GrowingSession, growSteadily, holdSort } from "../../harness/busy-sessions.js";
 import { SidecarProcess } from "../../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { openOffline } from "../support/browser.js";
@@ -67,7 +68,7 @@ describe("pg-meminfo report", () => {
   let cluster: ThrowawayCluster;
   let sidecar: SidecarProcess | undefined;
   const sessions: pg.Client[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let growing: GrowingSession | undefined;
   let history = false;
   let bigPid: number;
   const out = join(inject("repoRoot"), ".tmp", "report");
@@ -85,32 +86,16 @@ describe("pg-meminfo report", () => {
       null;
     sidecar = await SidecarProcess.start(cluster, { extraArgs: history ? ["--sample-interval", "1"] : [] });
 
-    const big = await cluster.connect("postgres", "postgres", "report-test-big-sort");
+    const big = await holdSort(cluster, "report-test-big-sort", 200_000);
     sessions.push(big);
-    await big.query("SET work_mem = '256MB'");
-    await big.query("BEGIN");
-    await big.query(
-      "DECLARE c CURSOR FOR SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g ORDER BY h",
-    );
-    await big.query("FETCH 1 FROM c");
     bigPid = (await big.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid as number;
-
-    // Grows steadily: ten more prepared statements a second.
-    const growing = await cluster.connect("postgres", "postgres", "report-test-growing");
-    sessions.push(growing);
-    let n = 0;
-    timer = setInterval(() => {
-      for (let i = 0; i < 10; i++) {
-        const k = n++;
-        growing.query(`PREPARE grow_${k} AS SELECT ${k} + $1::int, md5($1::text)`).catch(() => {});
-      }
-    }, 1000);
+    growing = await growSteadily(cluster, "report-test-growing", 10);
     // Enough samples for memory_growth's rule (6 at least, over quarters of the window).
     if (history) await sleep(14_000);
   });
 
   afterAll(async () => {
-    clearInterval(timer);
+    await growing?.stop();
     for (const s of sessions) await s.end().catch(() => {});
     await sidecar?.stop();
     await cluster?.destroy();

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { holdSort } from "../../harness/busy-sessions.js";
 import { SidecarProcess } from "../../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { TmuxSession } from "../support/tmux.js";
@@ -45,13 +46,7 @@ describe("pg-meminfo top", () => {
    * since: much PSS, little of its own.
    */
   async function openSessions(): Promise<void> {
-    const big = await cluster.connect("postgres", "postgres", "top-test-big-sort");
-    await big.query("SET work_mem = '256MB'");
-    await big.query("BEGIN");
-    await big.query(
-      "DECLARE c CURSOR FOR SELECT g, md5(g::text) AS h FROM generate_series(1, 100000) g ORDER BY h",
-    );
-    await big.query("FETCH 1 FROM c");
+    const big = await holdSort(cluster, "top-test-big-sort", 100_000);
     const scan = await cluster.connect("postgres", "postgres", "top-test-table-scan");
     await scan.query("SELECT count(*), sum(length(payload)) FROM top_scan");
     sessions = [big, scan];
