@@ -14,6 +14,7 @@ import { isRoot } from "../../harness/run-as.js";
 import { defaultSocketPath, SidecarProcess } from "../../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { connect } from "../support/db.js";
+import { NamespacedCluster } from "../support/namespaced-cluster.js";
 import { privateDir } from "../support/private-dir.js";
 import { doctor, pgMeminfo, runClusterConninfo } from "../support/tool-cli.js";
 
@@ -320,6 +321,40 @@ describe("pg-meminfo doctor on a cluster whose sidecar is missing, killed, mispl
     }
   });
 });
+
+// Making a PID namespace needs root (unshare --pid).
+describe.skipIf(!isRoot())(
+  "pg-meminfo doctor on a cluster in a PID namespace of its own (a container)",
+  () => {
+    let ns: NamespacedCluster | undefined;
+
+    beforeAll(async () => {
+      ns = await NamespacedCluster.start();
+      await ns.cluster.sql("CREATE EXTENSION pg_meminfo");
+    });
+
+    afterAll(async () => {
+      await ns?.destroy();
+    });
+
+    it.skipIf(!isRoot())(
+      "a sidecar outside cannot start; the doctor says to run it in the cluster's PID namespace",
+      async () => {
+        const cluster = (ns as NamespacedCluster).cluster;
+        await expect(SidecarProcess.start(cluster, { startTimeoutMs: 15_000 })).rejects.toThrow(
+          /exited before listening/,
+        );
+        const run = await doctor(cluster.connectionString());
+        const line = run.check("sidecar");
+        expect(line.status).toBe("fail");
+        expect(line.summary).toMatch(/^not running: /);
+        expect(line.fix).toContain("The postmaster is pid 1: the cluster runs in a PID namespace of its own");
+        expect(line.fix).toContain('pid: "service:<db service>"');
+        expect(run.code).toBe(2);
+      },
+    );
+  },
+);
 
 describe("pg-meminfo doctor with a bad connection string", () => {
   it("says what is wrong with it on stderr and exits 2", async () => {
