@@ -399,4 +399,6 @@ const history: Step = async (db, found) => {
   }
 };
 
-const SAMPLING_FIX = "Start the sidecar with history sampling on (pg-meminfo sidecar --help, History).";
+const SAMPLING_FIX =
+  "Start the sidecar without --sample-interval 0: it samples every process every 10 s by default " +
+  "(pg-meminfo sidecar --help, History).";
