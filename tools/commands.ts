@@ -1,8 +1,14 @@
-/** The operator's commands of pg-meminfo: doctor, top and report, SQL clients of the extension's views. */
+/**
+ * The operator's commands of pg-meminfo: doctor, top and report, SQL clients of the extension's views.
+ * Each is loaded when it runs, so that the sidecar never loads the tools (Ink, React, the report).
+ */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { DOCTOR_HELP, runDoctor } from "./doctor/doctor.js";
-import { REPORT_HELP, runReport } from "./report/report.js";
-import { runTop, TOP_HELP } from "./top/top.js";
+import type { DoctorFlags } from "./doctor/doctor.js";
+import { DOCTOR_HELP } from "./doctor/help.js";
+import { REPORT_HELP } from "./report/help.js";
+import type { ReportFlags } from "./report/report.js";
+import { TOP_HELP } from "./top/help.js";
+import type { TopFlags } from "./top/top.js";
 
 const CONNINFO = "libpq connection string or postgresql:// URI (default: the PG* environment)";
 
@@ -16,7 +22,12 @@ export function addToolCommands(cli: Command): void {
     .argument("[conninfo]", CONNINFO)
     .option("--json", "print the checks as JSON")
     .addHelpText("after", DOCTOR_HELP)
-    .action(guarded(runDoctor, 2));
+    .action(
+      guarded<DoctorFlags>(
+        async (conninfo, flags) => (await import("./doctor/doctor.js")).runDoctor(conninfo, flags),
+        2,
+      ),
+    );
 
   cli
     .command("top")
@@ -30,7 +41,9 @@ export function addToolCommands(cli: Command): void {
         .default("own"),
     )
     .addHelpText("after", TOP_HELP)
-    .action(guarded(runTop, 1));
+    .action(
+      guarded<TopFlags>(async (conninfo, flags) => (await import("./top/top.js")).runTop(conninfo, flags), 1),
+    );
 
   cli
     .command("report")
@@ -44,7 +57,12 @@ export function addToolCommands(cli: Command): void {
       5,
     )
     .addHelpText("after", REPORT_HELP)
-    .action(guarded(runReport, 1));
+    .action(
+      guarded<ReportFlags>(
+        async (conninfo, flags) => (await import("./report/report.js")).runReport(conninfo, flags),
+        1,
+      ),
+    );
 }
 
 function contextSeconds(value: string): number {
@@ -62,10 +80,10 @@ function interval(value: string): number {
 }
 
 /** Runs a command; a bad connection string or an unexpected error is one line on stderr and `code`. */
-function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>, code: number) {
-  return async (...args: A): Promise<void> => {
+function guarded<F>(action: (conninfo: string | undefined, flags: F) => Promise<void>, code: number) {
+  return async (conninfo: string | undefined, flags: F): Promise<void> => {
     try {
-      await action(...args);
+      await action(conninfo, flags);
     } catch (err) {
       process.stderr.write(`pg-meminfo: ${(err as Error).message}\n`);
       process.exitCode = code;
