@@ -548,7 +548,9 @@ BEGIN
     partition_name := part.relname;
     sampled_from := part.sampled_from;
     sampled_until := part.sampled_until;
-    EXECUTE format('SELECT count(*) FROM %s', part.rel) INTO snapshot_rows;
+    -- Counted through memory_snapshots (pruned to this partition): its readers may count.
+    SELECT count(*) INTO snapshot_rows FROM @extschema@.memory_snapshots s
+     WHERE s.sampled_at >= part.sampled_from AND s.sampled_at < part.sampled_until;
     EXECUTE format('DROP TABLE %s', part.rel);
     RETURN NEXT;
   END LOOP;
