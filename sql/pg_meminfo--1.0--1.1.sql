@@ -377,14 +377,15 @@ BEGIN
   END IF;
   IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
     BEGIN
-      -- One creator at a time; the second finds the partition made.
-      LOCK TABLE @extschema@.memory_snapshots IN SHARE ROW EXCLUSIVE MODE;
-      EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.memory_snapshots '
-                     'FOR VALUES FROM (%L) TO (%L)',
-                     nsp, part, nsp, to_char(day, 'YYYY-MM-DD 00:00:00+00'),
-                     to_char(day + 1, 'YYYY-MM-DD 00:00:00+00'));
-      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (pid, sampled_at)',
-                     part || '_pid_sampled_at', nsp, part);
+      -- The lock CREATE TABLE ... PARTITION OF takes, taken first (no upgrade, which could deadlock
+      -- with pg_meminfo_drop_snapshots): one creator at a time, the second finds the partition made.
+      LOCK TABLE @extschema@.memory_snapshots IN ACCESS EXCLUSIVE MODE;
+      IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.memory_snapshots FOR VALUES FROM (%L) TO (%L)',
+                       nsp, part, nsp, to_char(day, 'YYYY-MM-DD 00:00:00+00'),
+                       to_char(day + 1, 'YYYY-MM-DD 00:00:00+00'));
+        EXECUTE format('CREATE INDEX %I ON %I.%I (pid, sampled_at)', part || '_pid_sampled_at', nsp, part);
+      END IF;
     EXCEPTION WHEN insufficient_privilege THEN
       RAISE EXCEPTION 'memory_snapshots has no partition for % and role % may not make one', day, current_user
         USING ERRCODE = 'insufficient_privilege',
@@ -422,6 +423,7 @@ AS $$
 DECLARE
   cutoff timestamptz;
   part record;
+  locked boolean := false;
 BEGIN
   IF older_than IS NULL THEN
     RAISE EXCEPTION 'pg_meminfo_drop_snapshots needs an interval, not NULL'
@@ -445,6 +447,21 @@ BEGIN
      WHERE p.bounds IS NOT NULL AND p.bounds[2]::timestamptz <= cutoff
      ORDER BY 3
   LOOP
+    IF NOT locked THEN
+      -- The lock DROP TABLE takes on memory_snapshots, taken before the first count (no upgrade,
+      -- which could deadlock with a snapshot making a partition), once there is something to drop.
+      BEGIN
+        LOCK TABLE @extschema@.memory_snapshots IN ACCESS EXCLUSIVE MODE;
+      EXCEPTION WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'role % may not drop partitions of memory_snapshots', current_user
+          USING ERRCODE = 'insufficient_privilege',
+                DETAIL = SQLERRM,
+                HINT = 'Run pg_meminfo_drop_snapshots() as the owner of memory_snapshots and its partitions (the role that created the extension).';
+      END;
+      locked := true;
+    END IF;
+    -- Gone meanwhile (another drop that held the lock before us).
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = part.rel);
     partition_name := part.relname;
     sampled_from := part.sampled_from;
     sampled_until := part.sampled_until;

@@ -1,12 +1,13 @@
 // memory_snapshots: a partition per UTC day made by pg_meminfo_snapshot(), whole days dropped by
 // pg_meminfo_drop_snapshots(), and what pg_dump and DROP EXTENSION do with the partitions.
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runChecked } from "../../harness/run-as.js";
 import { findBinDir } from "../../harness/throwaway-cluster.js";
 import { backendPid, queryError } from "../support/db.js";
-import { dropDatabase, scratchDatabase } from "../support/scratch-database.js";
+import { connectTo, dropDatabase, scratchDatabase } from "../support/scratch-database.js";
 
 const DB = "regress_snapshots";
 const RESTORED = "regress_snapshots_restored";
@@ -24,6 +25,16 @@ async function partitions(client: pg.Client): Promise<{ name: string; bound: str
       ORDER BY 1`,
   );
   return rows;
+}
+
+/** Resolves once the session's backend waits for a lock. */
+async function waitingOnLock(pid: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const { rows } = await db.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", [pid]);
+    if (rows[0]?.wait_event_type === "Lock") return;
+    await sleep(25);
+  }
+  throw new Error(`backend ${pid} never waited for a lock`);
 }
 
 beforeAll(async () => {
@@ -167,6 +178,35 @@ describe("pg_meminfo_drop_snapshots", () => {
     const { rows: ended } = await db.query("SELECT partition_name FROM pg_meminfo_drop_snapshots('0')");
     expect(ended).toHaveLength(1);
     expect((await partitions(db)).map((p) => Number(p.rows))).toEqual([today]);
+  });
+
+  it("and a snapshot that makes a partition, both held up by a reader of the old day, both complete", async () => {
+    await db.query("SELECT pg_meminfo_snapshot('2005-01-01 12:00+00')");
+    const reader = await connectTo(DB);
+    const maker = await connectTo(DB);
+    const dropper = await connectTo(DB);
+    const [makerPid, dropperPid] = [await backendPid(maker), await backendPid(dropper)];
+    try {
+      // Someone holds the old day: the drop has to wait for it once it has begun.
+      await reader.query("BEGIN");
+      await reader.query("LOCK TABLE memory_snapshots_20050101 IN ACCESS EXCLUSIVE MODE");
+      const dropping = dropper.query("SELECT partition_name FROM pg_meminfo_drop_snapshots('0')");
+      dropping.catch(() => undefined);
+      await waitingOnLock(dropperPid);
+      // A snapshot of a new day comes in meanwhile and must make its partition.
+      const making = maker.query("SELECT pg_meminfo_snapshot('2006-01-01 12:00+00') AS n");
+      making.catch(() => undefined);
+      await waitingOnLock(makerPid);
+      await reader.query("COMMIT");
+      const [dropped, made] = await Promise.all([dropping, making]);
+      expect(dropped.rows).toEqual([{ partition_name: "memory_snapshots_20050101" }]);
+      expect(Number(made.rows[0]?.n)).toBeGreaterThan(3);
+    } finally {
+      await reader.end();
+      await maker.end();
+      await dropper.end();
+    }
+    await db.query("SELECT pg_meminfo_drop_snapshots('0')");
   });
 
   it("leaves alone a partition without a plain range", async () => {
