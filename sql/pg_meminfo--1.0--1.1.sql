@@ -207,7 +207,8 @@ GRANT SELECT ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts
 -- contexts with the same path, such as the CachedPlanSource of every
 -- prepared statement, are summed first, so that nothing is counted twice),
 -- biggest growth first; a path that ends in NULL stands for the children the
--- server folded into "N more child contexts".  One more row, with a NULL
+-- server folded into "N more child contexts".  tree_growth_bytes is the
+-- growth of the path and every path below it.  One more row, with a NULL
 -- path, is the memory of its own outside every context (uss_bytes minus the
 -- contexts) before and after.  The caller needs what memory_contexts needs.
 CREATE FUNCTION @extschema@.memory_context_growth(pid integer, during interval)
@@ -219,7 +220,8 @@ RETURNS TABLE (
   contexts_after bigint,
   bytes_before bigint,
   bytes_after bigint,
-  growth_bytes bigint
+  growth_bytes bigint,
+  tree_growth_bytes bigint
 )
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -276,13 +278,18 @@ BEGIN
           CROSS JOIN LATERAL unnest(d.ids) WITH ORDINALITY AS u(id, position)
           JOIN names ON names.id = u.id
          GROUP BY d.n, d.name
+      ),
+      totals AS (
+        SELECT paths.path, min(d.name) AS name, min(d.level) AS level,
+               sum(d.contexts) AS contexts, sum(d.total_bytes) AS bytes
+          FROM dump d JOIN paths USING (n)
+         GROUP BY paths.path
       )
-      SELECT coalesce(jsonb_agg(jsonb_build_object('path', p.path, 'name', p.name, 'level', p.level,
-                                                    'contexts', p.contexts, 'bytes', p.bytes)), '[]')
-        FROM (SELECT paths.path, min(d.name) AS name, min(d.level) AS level,
-                     sum(d.contexts) AS contexts, sum(d.total_bytes) AS bytes
-                FROM dump d JOIN paths USING (n)
-               GROUP BY paths.path) p
+      -- tree: the path's bytes and those of every path below it.
+      SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'path', t.path, 'name', t.name, 'level', t.level, 'contexts', t.contexts, 'bytes', t.bytes,
+               'tree', (SELECT sum(b.bytes) FROM totals b WHERE b.path[1:cardinality(t.path)] = t.path))), '[]')
+        FROM totals t
     );
     SELECT b.uss_bytes INTO uss FROM @extschema@.backend_memory b WHERE b.pid = target;
     IF uss IS NULL THEN
@@ -295,19 +302,22 @@ BEGIN
 
   RETURN QUERY
   SELECT g.path, g.name, g.level, g.contexts_before, g.contexts_after, g.bytes_before, g.bytes_after,
-         g.bytes_after - g.bytes_before AS growth_bytes
+         g.bytes_after - g.bytes_before AS growth_bytes, g.tree_growth_bytes
     FROM (SELECT coalesce(a.path, b.path) AS path,
                  coalesce(a.name, b.name) AS name,
                  coalesce(a.level, b.level) AS level,
                  coalesce(b.contexts, 0) AS contexts_before,
                  coalesce(a.contexts, 0) AS contexts_after,
                  coalesce(b.bytes, 0) AS bytes_before,
-                 coalesce(a.bytes, 0) AS bytes_after
-            FROM jsonb_to_recordset(dumps[1]) AS b(path text[], name text, level integer, contexts bigint, bytes bigint)
-            FULL JOIN jsonb_to_recordset(dumps[2]) AS a(path text[], name text, level integer, contexts bigint, bytes bigint)
+                 coalesce(a.bytes, 0) AS bytes_after,
+                 coalesce(a.tree, 0) - coalesce(b.tree, 0) AS tree_growth_bytes
+            FROM jsonb_to_recordset(dumps[1])
+                   AS b(path text[], name text, level integer, contexts bigint, bytes bigint, tree bigint)
+            FULL JOIN jsonb_to_recordset(dumps[2])
+                   AS a(path text[], name text, level integer, contexts bigint, bytes bigint, tree bigint)
               ON a.path = b.path
           UNION ALL
-          SELECT NULL, 'outside contexts', NULL, NULL, NULL, own[1], own[2]) g
+          SELECT NULL, 'outside contexts', NULL, NULL, NULL, own[1], own[2], NULL) g
    ORDER BY g.bytes_after - g.bytes_before DESC, g.path;
 END
 $$;

@@ -16,6 +16,7 @@ interface GrowthRow {
   bytes_before: string;
   bytes_after: string;
   growth_bytes: string;
+  tree_growth_bytes: string | null;
 }
 
 const LOCK = 7_340_013;
@@ -107,6 +108,18 @@ describe("memory_context_growth", () => {
     const growths = rows.map((r) => Number(r.growth_bytes));
     expect(growths).toEqual([...growths].sort((a, b) => b - a));
     expect(rows.filter((r) => r.path === null).map((r) => r.name)).toEqual(["outside contexts"]);
+    // The growth of a path and of every path below it: TopMemoryContext's holds the array's.
+    const contexts = rows.filter((r) => r.path !== null);
+    for (const row of contexts) {
+      const prefix = JSON.stringify(row.path).slice(0, -1);
+      const below = contexts.filter((r) =>
+        `${JSON.stringify(r.path).slice(0, -1)},`.startsWith(`${prefix},`),
+      );
+      const sum = below.reduce((acc, r) => acc + Number(r.growth_bytes), 0);
+      expect(Number(row.tree_growth_bytes), JSON.stringify(row.path)).toBe(sum);
+    }
+    const root = contexts.find((r) => JSON.stringify(r.path) === '["TopMemoryContext"]');
+    expect(Number(root?.tree_growth_bytes)).toBeGreaterThanOrEqual(Number(root?.growth_bytes) + 4000 * 1000);
     await admin.query("SELECT pg_terminate_backend($1)", [pid]);
     await growing;
   });
@@ -127,6 +140,7 @@ describe("memory_context_growth", () => {
     expect(outside, JSON.stringify(rows.slice(0, 3))).toMatchObject({
       name: "outside contexts",
       level: null,
+      tree_growth_bytes: null,
       contexts_before: null,
       contexts_after: null,
     });
