@@ -12,7 +12,7 @@ const DESCRIBE = `
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
        CASE d.classid
          WHEN 'pg_class'::regclass THEN (
-           SELECT concat_ws(' | ', c.relkind, c.relacl::text,
+           SELECT concat_ws(' | ', c.relkind, c.relacl::text, c.reloptions::text,
                     (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
                                        CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
                                        coalesce(' ' || a.attacl::text, ''), ', ' ORDER BY a.attnum)
