@@ -1,6 +1,7 @@
 /** One benchmark run: grow the backends step by step and time every query against its floors. */
 import type pg from "pg";
 import { SidecarProcess } from "../harness/sidecar-process.js";
+import { type ConcurrencyResult, measureConcurrency } from "./concurrency.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
@@ -20,6 +21,8 @@ export interface BenchOptions {
   sidecarArgs?: string[];
   /** --read-threads values measured too, at the main backend count, each with its own sidecar. */
   readThreads?: number[];
+  /** Distinct full scans run at once at the main backend count (0: none). */
+  concurrentScans?: number;
 }
 
 /** What is timed; `ours` queries go through the sidecar. */
@@ -59,6 +62,8 @@ export interface StepResult {
   sidecarPeakUssKb: number;
   /** The sidecar's largest resident size (VmHWM) so far, kB. */
   sidecarHwmKb: number;
+  /** Many distinct scans at once (the main step of the default setting only). */
+  concurrency?: ConcurrencyResult | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -163,7 +168,8 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
   if (options.install) await installExtensions();
   const max = steps[steps.length - 1] ?? options.backends;
   progress(`starting a cluster for up to ${max} backends`);
-  const workload = await Workload.start(max);
+  const concurrentScans = options.concurrentScans ?? 0;
+  const workload = await Workload.start(max + concurrentScans);
   const start = (extra: string[] = []) =>
     SidecarProcess.start(workload.cluster, { extraArgs: [...(options.sidecarArgs ?? []), ...extra] });
   let sidecar: SidecarProcess | undefined;
@@ -180,7 +186,14 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
       progress(`opening backends: ${n}`);
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
-      results.push(await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs));
+      const result = await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs);
+      if (n === options.backends && concurrentScans > 0)
+        result.concurrency = await measureConcurrency(
+          workload.cluster,
+          sidecar.pid as number,
+          concurrentScans,
+        );
+      results.push(result);
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.
       for (const threads of options.readThreads ?? []) {
