@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { holdSort } from "../../harness/busy-sessions.js";
+import { type GrowingSession, growSteadily, holdSort } from "../../harness/busy-sessions.js";
 import { SidecarProcess } from "../../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
 import { TmuxSession } from "../support/tmux.js";
@@ -39,6 +39,10 @@ describe("pg-meminfo top", () => {
   let bigPid: number;
   let scanPid: number;
   let term: TmuxSession | undefined;
+  let history = false;
+  let growing: GrowingSession | undefined;
+  const startSidecar = () =>
+    SidecarProcess.start(cluster, { extraArgs: history ? ["--sample-interval", "1"] : [] });
 
   /**
    * A session holding a sort of 100,000 rows (about 16 MB of its own), and one that read a 46 MB table
@@ -67,11 +71,17 @@ describe("pg-meminfo top", () => {
     await cluster.sql(
       "CREATE TABLE top_scan AS SELECT g AS id, repeat(md5(g::text), 6) AS payload FROM generate_series(1, 200000) g",
     );
-    sidecar = await SidecarProcess.start(cluster);
+    // The extension and the sidecar come from one tree: with memory_growth, the sidecar samples.
+    history =
+      (await cluster.sql<{ g: string | null }>("SELECT to_regclass('memory_growth')::text AS g"))[0]?.g !=
+      null;
+    sidecar = await startSidecar();
     await openSessions();
+    growing = await growSteadily(cluster, "top-test-growing", 10);
   });
 
   afterAll(async () => {
+    await growing?.stop();
     await term?.kill();
     for (const s of sessions) await s.end().catch(() => {});
     await sidecar?.stop();
@@ -126,8 +136,27 @@ describe("pg-meminfo top", () => {
         /^sidecar: error, retrying: 08001 could not connect to pg_meminfo sidecar at ".*": No such file or directory$/m,
       );
     } finally {
-      sidecar = await SidecarProcess.start(cluster);
+      sidecar = await startSidecar();
     }
+  });
+
+  it("--sort growth: the steady grower first, with ▲ and its rate; n/a with the reason without history", async () => {
+    const once = () => pgMeminfo(["top", "--once", "--sort", "growth", cluster.connectionString()]);
+    if (!history) {
+      expect((await once()).stdout).toMatch(
+        /^growth: n\/a, history not available: pg_meminfo .* has no memory_growth/m,
+      );
+      return;
+    }
+    // memory_growth calls growth steady from 6 samples spread over the window: a few seconds at 1 s.
+    const deadline = Date.now() + 40_000;
+    let rows = table((await once()).stdout);
+    while (!rows[0]?.line.includes("top-test-growing") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      rows = table((await once()).stdout);
+    }
+    expect(rows[0]?.line).toMatch(/▲ \+\d+ (kB|MB)\/min .*top-test-growing$/);
+    expect(rows.find((r) => r.pid === bigPid)?.line).toMatch(/\s(-|\+)?\d+ (bytes|kB|MB)\/min\s/);
   });
 
   it("--help answers with the columns and the keys", async () => {
@@ -190,7 +219,7 @@ describe("pg-meminfo top", () => {
     );
     expect(screen).toMatch(/^rows below as of \d\d:\d\d:\d\d$/m);
     expect(screen).toContain("top-test-big-sort");
-    sidecar = await SidecarProcess.start(cluster);
+    sidecar = await startSidecar();
     await term.waitFor(
       (s) => s.includes("sidecar: ok") && !s.includes("rows below as of"),
       "the sidecar back",
