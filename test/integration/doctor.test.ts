@@ -197,6 +197,38 @@ describe("pg-meminfo doctor on a cluster whose sidecar is missing, killed, mispl
     expect((await doctor(conninfo)).check("sidecar").status).toBe("ok");
   });
 
+  it("history: on with the sidecar's sampling, off with --sample-interval 0 (not available without memory_history)", async () => {
+    const history = (
+      await admin.query<{ h: string | null }>("SELECT to_regclass('memory_history')::text AS h")
+    ).rows[0]?.h;
+    if (history == null) {
+      const run = await doctor(conninfo);
+      expect(run.check("history").summary).toMatch(
+        /^history not available: pg_meminfo 1\.\d+ has no memory_history/,
+      );
+      return;
+    }
+    await sidecar?.stop();
+    sidecar = await SidecarProcess.start(cluster, { extraArgs: ["--sample-interval", "0.5"] });
+    const deadline = Date.now() + 10_000;
+    let on = await doctor(conninfo);
+    while (on.check("history").status !== "ok" && Date.now() < deadline) {
+      await sleep(500);
+      on = await doctor(conninfo);
+    }
+    expect(on.check("history").summary).toMatch(
+      /^sampling on: \d+ samples in the last 10 minutes, the latest \d+ s old$/,
+    );
+    await sidecar.stop();
+    sidecar = await SidecarProcess.start(cluster, { extraArgs: ["--sample-interval", "0"] });
+    const off = await doctor(conninfo);
+    expect(off.check("history").status).toBe("warn");
+    expect(off.check("history").summary).toContain("history sampling is off or stopped");
+    expect(off.check("history").fix).toContain("without --sample-interval 0");
+    await sidecar.stop();
+    sidecar = await SidecarProcess.start(cluster);
+  });
+
   it("the server option socket naming a path where nothing listens: wrong socket, drop the option", async () => {
     const nowhere = join(dir, "nowhere", "sidecar.sock");
     await setSocket(nowhere);

@@ -58,6 +58,9 @@ interface Connected {
   hasLimits: boolean;
 }
 
+/** How long a reading of memory_growth serves. */
+const GROWTH_REFRESH_MS = 10_000;
+
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const orNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -72,6 +75,8 @@ export class SnapshotSource {
   readonly #config: pg.ClientConfig;
   #connected: Connected | null = null;
   #last: Snapshot | null = null;
+  #growthRead: { at: number; byPid: Map<number, { perMinute: number | null; growing: boolean }> } | null =
+    null;
 
   constructor(config: pg.ClientConfig) {
     this.#config = config;
@@ -116,6 +121,7 @@ export class SnapshotSource {
   async #drop(): Promise<void> {
     const old = this.#connected;
     this.#connected = null;
+    this.#growthRead = null;
     await old?.db.end().catch(() => {});
   }
 
@@ -196,18 +202,32 @@ export class SnapshotSource {
     }));
   }
 
+  /**
+   * Growth from memory_growth, read again only every GROWTH_REFRESH_MS: it fits a line through ten
+   * minutes of samples of every process, which change once a sampling interval (10 s by default).
+   */
   async #growth(c: Connected, rows: ProcessRow[]): Promise<void> {
-    const { rows: growth } = await c.db.query<{
-      pid: number;
-      bytes_per_minute: unknown;
-      growing: boolean | null;
-    }>(`SELECT pid, bytes_per_minute, growing FROM ${qualified(c.extension, "memory_growth")}`);
-    const byPid = new Map(growth.map((g) => [Number(g.pid), g]));
+    if (this.#growthRead === null || Date.now() - this.#growthRead.at >= GROWTH_REFRESH_MS) {
+      const { rows: growth } = await c.db.query<{
+        pid: number;
+        bytes_per_minute: unknown;
+        growing: boolean | null;
+      }>(`SELECT pid, bytes_per_minute, growing FROM ${qualified(c.extension, "memory_growth")}`);
+      this.#growthRead = {
+        at: Date.now(),
+        byPid: new Map(
+          growth.map((g) => [
+            Number(g.pid),
+            { perMinute: orNull(g.bytes_per_minute), growing: g.growing === true },
+          ]),
+        ),
+      };
+    }
     for (const row of rows) {
-      const g = byPid.get(row.pid);
+      const g = this.#growthRead.byPid.get(row.pid);
       if (g === undefined) continue;
-      row.growthPerMinute = orNull(g.bytes_per_minute);
-      row.growing = g.growing === true;
+      row.growthPerMinute = g.perMinute;
+      row.growing = g.growing;
     }
   }
 
