@@ -102,7 +102,7 @@ describe("pg-meminfo top", () => {
     const rows = table(result.stdout);
     expect(rows[0]?.pid).toBe(bigPid);
     expect(rows[0]?.line).toContain("top-test-big-sort");
-    expect(rows[0]?.line).toMatch(/idle in transaction \d\d:\d\d:\d\d\s+client backend/);
+    expect(rows[0]?.line).toMatch(/idle in transaction \d\d:\d\d:\d\d\s+top-test-big-sort\s+client backend$/);
     expect(rows.some((r) => r.line.includes("postmaster"))).toBe(true);
     expect(nonIncreasing(rows.map((r) => r.own))).toBe(true);
     const sorted = table(
@@ -155,7 +155,7 @@ describe("pg-meminfo top", () => {
       await new Promise((r) => setTimeout(r, 1000));
       rows = table((await once()).stdout);
     }
-    expect(rows[0]?.line).toMatch(/▲ \+\d+ (kB|MB)\/min .*top-test-growing$/);
+    expect(rows[0]?.line).toMatch(/▲ \+\d+ (kB|MB)\/min .*top-test-growing\s+client backend$/);
     expect(rows.find((r) => r.pid === bigPid)?.line).toMatch(/\s(-|\+)?\d+ (bytes|kB|MB)\/min\s/);
   });
 

@@ -53,7 +53,7 @@ describe("top's lines", () => {
   it("a process line: its figures, n/a for growth without history, ▲ for steady growth", () => {
     const lines = sortRows(ROWS, "growth").map(rowLine);
     expect(lines[0]).toMatch(
-      /^\s+4\s+30 bytes\s+50 bytes\s+0 bytes\s+▲ \+88 kB\/min idle\s+12:34:56\s+client backend\s+app-4$/,
+      /^\s+4\s+30 bytes\s+50 bytes\s+0 bytes\s+▲ \+88 kB\/min idle\s+12:34:56\s+app-4\s+client backend$/,
     );
     expect(lines[3]).toMatch(/^\s+1 .* n\/a idle/);
   });

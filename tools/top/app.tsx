@@ -34,6 +34,7 @@ export function TopApp({ source, intervalMs, target, initialSort }: TopProps) {
   const [detail, setDetail] = useState<Detail | null>(null);
   const [size, setSize] = useState({ rows: stdout.rows || 24, columns: stdout.columns || 80 });
   const detailRef = useRef<Detail | null>(null);
+  const selectedRef = useRef<number | null>(null);
   detailRef.current = detail;
 
   useEffect(() => {
@@ -99,13 +100,22 @@ export function TopApp({ source, intervalMs, target, initialSort }: TopProps) {
       return;
     }
     const sortKey = SORT_KEYS[input];
+    // The selection lives in a ref too: keys typed faster than a render must see the one before them.
+    const current = () => {
+      const at = ordered.findIndex((r) => r.pid === selectedRef.current);
+      return at < 0 ? 0 : at;
+    };
+    const select = (pid: number | null) => {
+      selectedRef.current = pid;
+      setSelected(pid);
+    };
     if (sortKey) setSort(sortKey);
     else if ((key.downArrow || input === "j") && ordered.length > 0)
-      setSelected(ordered[Math.min(index + 1, ordered.length - 1)]?.pid ?? null);
+      select(ordered[Math.min(current() + 1, ordered.length - 1)]?.pid ?? null);
     else if ((key.upArrow || input === "k") && ordered.length > 0)
-      setSelected(ordered[Math.max(index - 1, 0)]?.pid ?? null);
-    else if (key.return && ordered[index]) {
-      const pid = ordered[index].pid;
+      select(ordered[Math.max(current() - 1, 0)]?.pid ?? null);
+    else if (key.return && ordered.length > 0) {
+      const pid = ordered[current()]?.pid as number;
       setDetail({ pid, kinds: null, contexts: null });
       void loadKinds(pid);
       void loadContexts(pid);
@@ -126,11 +136,7 @@ export function TopApp({ source, intervalMs, target, initialSort }: TopProps) {
     body.push({ id: "title", text: TABLE_HEADER, title: true });
     const first = Math.min(Math.max(0, index - room + 1), Math.max(0, ordered.length - room));
     for (const row of ordered.slice(first, first + room)) {
-      body.push({
-        id: `p${row.pid}`,
-        text: rowLine(row),
-        selected: row.pid === ordered[index]?.pid && selected !== null,
-      });
+      body.push({ id: `p${row.pid}`, text: rowLine(row), selected: row.pid === ordered[index]?.pid });
     }
   }
   const headed = [...header.entries()].map(([i, text]) => ({ id: `h${i}`, text }));

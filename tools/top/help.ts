@@ -3,8 +3,8 @@ export const TOP_HELP = `
 One line per process of the cluster, biggest memory of its own first (OWN: USS, what the kernel frees
 when the process exits), with PSS (its share of every page it maps), SHBUF (its resident part of
 shared_buffers), GROWTH (own memory per minute over the history window, from memory_growth; ▲ marks
-steady growth; n/a where the extension has no history), state, query start, backend type and
-application name. The header has the cluster's total PSS and own memory, shared memory, the memory
+steady growth; n/a where the extension has no history), state, query start, application name and
+backend type. The header has the cluster's total PSS and own memory, shared memory, the memory
 limit and headroom, and how the sidecar answered.
 
 Keys: o, p, g sort by own memory, PSS, growth; up and down (or j, k) select a process; enter shows its

@@ -39,8 +39,8 @@ const COLUMNS: Column[] = [
   },
   { title: "STATE", width: 19, cell: (r) => r.state },
   { title: "QUERY START", width: 11, cell: (r) => time(r.queryStart) },
-  { title: "BACKEND TYPE", width: 28, cell: (r) => r.backendType },
-  { title: "APPLICATION", width: 0, cell: (r) => r.applicationName },
+  { title: "APPLICATION", width: 24, cell: (r) => r.applicationName },
+  { title: "BACKEND TYPE", width: 0, cell: (r) => r.backendType },
 ];
 
 function pad(text: string, width: number, right = false): string {
