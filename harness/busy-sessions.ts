@@ -2,6 +2,7 @@
  * Sessions that hold or gain memory, for the demo and the tests of the tools: a sort kept in work_mem
  * behind an open cursor, and a session that grows steadily the way a leak would.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { ThrowawayCluster } from "./throwaway-cluster.js";
 
@@ -33,20 +34,25 @@ export async function growSteadily(
   perSecond: number,
 ): Promise<GrowingSession> {
   const session = await cluster.connect("postgres", "postgres", applicationName);
-  let statements = 0;
-  const timer = setInterval(() => {
-    for (let i = 0; i < perSecond; i++) {
-      const n = statements++;
-      session
-        .query(`PREPARE growing_${n} AS SELECT ${n} + $1::int AS n, md5($1::text) AS h`)
-        .then(() => session.query(`EXECUTE growing_${n}(1)`))
-        .catch(() => undefined);
+  // The cluster may go away under it (a restart in a test): the loop ends, the process does not.
+  session.on("error", () => undefined);
+  let stopped = false;
+  // One statement at a time on the session, a round a second.
+  const loop = (async () => {
+    for (let n = 0; !stopped; ) {
+      const round = Date.now();
+      for (let i = 0; i < perSecond && !stopped; i++, n++) {
+        await session.query(`PREPARE growing_${n} AS SELECT ${n} + $1::int AS n, md5($1::text) AS h`);
+        await session.query(`EXECUTE growing_${n}(1)`);
+      }
+      await sleep(Math.max(0, 1000 - (Date.now() - round)));
     }
-  }, 1000);
+  })().catch(() => undefined);
   return {
     session,
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      await loop;
       await session.end().catch(() => undefined);
     },
   };

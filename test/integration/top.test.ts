@@ -227,6 +227,7 @@ describe("pg-meminfo top", () => {
 
     for (const s of sessions) await s.end().catch(() => {});
     sessions = [];
+    await growing?.stop();
     await cluster.stop();
     screen = await term.waitFor((s) => /^server: error, retrying: /m.test(s), "the server's error");
     await cluster.start();

@@ -47,6 +47,11 @@ describe("top's order", () => {
   it("growth: fastest first, shrinking after growing, no figures last", () => {
     expect(sortRows(ROWS, "growth").map((r) => r.pid)).toEqual([4, 2, 3, 1]);
   });
+
+  it("growth: a steady grower before a faster process whose rise is not steady (a single big sort)", () => {
+    const step = { ...row(5, 99, 99, 500_000), growing: false };
+    expect(sortRows([...ROWS, step], "growth").map((r) => r.pid)).toEqual([4, 2, 5, 3, 1]);
+  });
 });
 
 describe("top's lines", () => {

@@ -10,9 +10,10 @@ export const PAGE_SCRIPT = `
 const formatBytes = ${formatBytes.toString()};
 const data = JSON.parse(document.getElementById("report-data").textContent);
 const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const time = (ms) => new Date(ms).toISOString().slice(11, 19);
 const bytesAxis = { beginAtZero: true, ticks: { callback: (v) => formatBytes(v) } };
-const timeAxis = { type: "linear", ticks: { callback: (v) => time(v), maxTicksLimit: 8 } };
+const timeAxis = (h) => ({ type: "linear", min: h.from, max: h.to, title: { display: true, text: "UTC" },
+  ticks: { callback: (v) => time(v), maxTicksLimit: 8 } });
 const tooltip = (fmt) => ({ callbacks: { label: (c) => c.dataset.label + ": " + fmt(c.parsed) } });
 const base = { animation: false, responsive: true, maintainAspectRatio: false };
 const charts = {};
@@ -32,7 +33,7 @@ if (data.history.rounds) {
         { label: "own memory, USS (all processes)", data: h.rounds.map((r) => ({ x: r.at, y: r.ussBytes })) },
       ].map((d, i) => ({ ...d, borderColor: palette[i], backgroundColor: palette[i], pointRadius: 0, borderWidth: 2 })),
     },
-    options: { ...base, scales: { x: timeAxis, y: bytesAxis },
+    options: { ...base, scales: { x: timeAxis(h), y: bytesAxis },
       plugins: { tooltip: { callbacks: { title: (items) => time(items[0].parsed.x), label: (c) => c.dataset.label + ": " + formatBytes(c.parsed.y) } } } },
   });
   draw("chart-sessions", {
@@ -43,7 +44,7 @@ if (data.history.rounds) {
         borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2,
       })),
     },
-    options: { ...base, scales: { x: timeAxis, y: bytesAxis },
+    options: { ...base, scales: { x: timeAxis(h), y: bytesAxis },
       plugins: { tooltip: { callbacks: { title: (items) => time(items[0].parsed.x), label: (c) => c.dataset.label + ": " + formatBytes(c.parsed.y) } } } },
   });
 }

@@ -9,11 +9,15 @@ export type SortKey = "own" | "pss" | "growth";
 
 export const SORT_KEYS: Record<string, SortKey> = { o: "own", p: "pss", g: "growth" };
 
-/** Biggest first; a process without growth figures after every one with them; then by pid. */
+/**
+ * Biggest first, then by pid. By growth: the steady growers (▲) first, fastest first, then the others by
+ * their slope (a single step such as a big sort has one too), and processes without figures last.
+ */
 export function sortRows(rows: readonly ProcessRow[], key: SortKey): ProcessRow[] {
   const value = (r: ProcessRow): number =>
     key === "own" ? r.ussBytes : key === "pss" ? r.pssBytes : (r.growthPerMinute ?? Number.NEGATIVE_INFINITY);
-  return [...rows].sort((a, b) => value(b) - value(a) || a.pid - b.pid);
+  const steady = (r: ProcessRow) => (key === "growth" && r.growing ? 1 : 0);
+  return [...rows].sort((a, b) => steady(b) - steady(a) || value(b) - value(a) || a.pid - b.pid);
 }
 
 interface Column {
@@ -32,7 +36,7 @@ const COLUMNS: Column[] = [
   { title: "SHBUF", width: 10, right: true, cell: (r) => formatBytes(r.sharedBuffersBytes) },
   {
     title: "GROWTH",
-    width: 14,
+    width: 16,
     right: true,
     cell: (r) =>
       r.growthPerMinute === null ? "n/a" : `${r.growing ? "▲ " : ""}${formatRate(r.growthPerMinute)}`,
