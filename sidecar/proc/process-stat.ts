@@ -45,6 +45,16 @@ function readStat(pid: number, scratch: ScratchBuffer, options: ProcOptions): st
   }
 }
 
+/** The start time of the process at pid (field 22), or null when it has exited or cannot be read. */
+export function readStartTicks(
+  pid: number,
+  scratch: ScratchBuffer,
+  options: ProcOptions = {},
+): number | null {
+  const stat = readStat(pid, scratch, options);
+  return stat === null ? null : startTicksFromStat(stat);
+}
+
 /**
  * True when the process now at pid started after the one listed. False when it has exited or cannot
  * be read: what was read before it went is its own.
@@ -57,8 +67,7 @@ export function isReused(
 ): boolean {
   const limit = limits?.get(pid);
   if (limit === undefined) return false;
-  const stat = readStat(pid, scratch, options);
-  const ticks = stat === null ? null : startTicksFromStat(stat);
+  const ticks = readStartTicks(pid, scratch, options);
   return ticks !== null && ticks > limit;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The work the read pool hands out: the rows of a batch of processes, the parents of some pids
- * (the check of pids that are not the cluster's), or the memory limits of the cluster. Every /proc read of a request is one of these, so
- * the pool's threads are the one bound on them. Runs on a thread (read-worker.ts) or, without
+ * (the check of pids that are not the cluster's), the memory limits of the cluster, or the figures
+ * the sampler keeps of a batch of processes. Every /proc read of a request, and of the sampler, is one
+ * of these, so the pool's threads are the one bound on them. Runs on a thread (read-worker.ts) or, without
  * threads, in the main thread; either way through one BatchReader per thread.
  */
 import { findLimitColumn, type LimitColumn, limitsCopyText } from "../limits/limit-columns.js";
@@ -9,6 +10,7 @@ import { readMemoryLimits } from "../limits/memory-limits.js";
 import type { Column, Source } from "../proc/columns.js";
 import { ScratchBuffer } from "../proc/proc-file.js";
 import { readParents } from "../proc/process-stat.js";
+import { readRollupRecords } from "../proc/rollup-figures.js";
 import { BatchReader } from "./batch-reader.js";
 
 export interface RowsTask {
@@ -37,7 +39,16 @@ export interface LimitsTask {
   columns: string[];
 }
 
-export type ReadTask = RowsTask | ParentsTask | LimitsTask;
+/** The sampler's figures of a batch of processes (proc/rollup-figures.ts), one record per pid. */
+export interface SamplesTask {
+  type: "samples";
+  pids: number[];
+  procRoot: string | undefined;
+  /** [pid, latest start in clock ticks] of the batch's processes (process-stat.ts). */
+  startLimits?: [number, number][] | undefined;
+}
+
+export type ReadTask = RowsTask | ParentsTask | LimitsTask | SamplesTask;
 
 /** A thread's reader: its buffers live as long as the thread. */
 export class TaskRunner {
@@ -46,8 +57,18 @@ export class TaskRunner {
   readonly #small = new ScratchBuffer(4096);
   readonly #plans = new Map<string, readonly Column[]>();
 
-  /** The rows of a RowsTask or LimitsTask; for a ParentsTask, one int32 per pid, the parent or -1. */
+  /**
+   * The rows of a RowsTask or LimitsTask; for a ParentsTask, one int32 per pid, the parent or -1; for
+   * a SamplesTask, the records of rollup-figures.ts as float64s.
+   */
   run(task: ReadTask): Buffer {
+    if (task.type === "samples") {
+      const limits = task.startLimits === undefined ? undefined : new Map(task.startLimits);
+      const records = readRollupRecords(task.pids, limits, this.#small, this.#stat, {
+        procRoot: task.procRoot,
+      });
+      return Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+    }
     if (task.type === "limits") {
       const columns = task.columns.map((name) => findLimitColumn(name) as LimitColumn);
       const text = limitsCopyText(readMemoryLimits(task.postmasterPid, {}, this.#small), columns);

@@ -1,0 +1,290 @@
+/**
+ * The sampler: every interval, one round that lists the cluster's processes with their labels
+ * (pg_stat_activity) and reads each one's smaps_rollup through the read pool, the sidecar's one bound
+ * on /proc reads, like a query's batches; the samples go to the history ring. With an interval of 0
+ * it never runs, and reads nothing. A round that fails is counted by reason in the health and logged;
+ * it never stops the sidecar, and the next round comes at its time.
+ */
+import type { Cluster } from "../cluster/cluster.js";
+import type { Queryable } from "../cluster/queryable.js";
+import { BusyError, DatabaseUnavailableError } from "../errors.js";
+import { FIGURES, R_FIGURES, R_SAMPLED_AT, R_START_TICKS, RECORD } from "../proc/rollup-figures.js";
+import { readAhead } from "../rows/copy-rows.js";
+import type { ReadPool } from "../rows/read-pool.js";
+import { fitGrowth, ownBytes } from "./growth.js";
+import { labelledProcesses } from "./process-labels.js";
+import { HistoryRing } from "./ring.js";
+import type {
+  Growth,
+  ProcessLabels,
+  ProcessSample,
+  SampleFailure,
+  SampleRound,
+  SamplerHealth,
+  SampleSource,
+} from "./sample.js";
+
+/** The default interval between the starts of two rounds. */
+export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
+
+/** Processes per task of the read pool: a rollup is about 1 kB, so several go at once. */
+const BATCH = 16;
+
+/** The part of a pino logger the sampler uses. */
+export interface SamplerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface SamplerOptions {
+  /** The sidecar's connection to the cluster, for pg_stat_activity. */
+  db: Queryable;
+  /** The one bound on /proc reads. */
+  pool: ReadPool;
+  /** Which processes are the cluster's: the postmaster, and when each started (pid reuse). */
+  cluster: Cluster;
+  /** Milliseconds between the starts of two rounds; 0 turns sampling off. */
+  intervalMs: number;
+  /** Where the samples go; a ring of the default size when absent. */
+  ring?: HistoryRing | undefined;
+  log?: SamplerLog | undefined;
+  /** Root of the proc tree the rollups are read from; "/proc" unless tests point it elsewhere. */
+  procRoot?: string | undefined;
+  now?: () => number;
+}
+
+const SILENT: SamplerLog = { info() {}, warn() {}, debug() {} };
+
+function failureOf(err: unknown): SampleFailure {
+  if (err instanceof DatabaseUnavailableError) return "database";
+  if (err instanceof BusyError) return "busy";
+  return "proc";
+}
+
+export class Sampler implements SampleSource {
+  readonly intervalMs: number;
+  readonly ring: HistoryRing;
+  readonly #db: Queryable;
+  readonly #pool: ReadPool;
+  readonly #cluster: Cluster;
+  readonly #log: SamplerLog;
+  readonly #procRoot: string | undefined;
+  readonly #now: () => number;
+  #latest: SampleRound | null = null;
+  #rounds = 0;
+  readonly #failures: Record<SampleFailure, number> = { database: 0, proc: 0, busy: 0 };
+  #lastFailure: SamplerHealth["lastFailure"] = null;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<unknown> | null = null;
+  #started = false;
+  #stopped = false;
+  #warnedHidden = false;
+
+  constructor(options: SamplerOptions) {
+    if (!Number.isFinite(options.intervalMs) || options.intervalMs < 0) {
+      throw new RangeError("the sample interval is a number of ms, 0 or more");
+    }
+    this.intervalMs = options.intervalMs;
+    this.ring = options.ring ?? new HistoryRing();
+    this.#db = options.db;
+    this.#pool = options.pool;
+    this.#cluster = options.cluster;
+    this.#log = options.log ?? SILENT;
+    this.#procRoot = options.procRoot;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts the rounds: the first at once, then one every interval. Nothing with an interval of 0. */
+  start(): void {
+    if (this.intervalMs === 0 || this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#schedule(this.#now(), 0);
+  }
+
+  /** Stops the rounds; resolves when the one under way (if any) has ended. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  /** Rounds start at first + k × interval; a round that overruns skips the starts it missed. */
+  #schedule(first: number, delay: number): void {
+    const timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#stopped) return;
+      this.#running = this.round().finally(() => {
+        this.#running = null;
+        if (this.#stopped) return;
+        const now = this.#now();
+        const next = first + (Math.floor((now - first) / this.intervalMs) + 1) * this.intervalMs;
+        this.#schedule(first, next - now);
+      });
+    }, delay);
+    // Rounds never keep the process alive.
+    timer.unref();
+    this.#timer = timer;
+  }
+
+  /**
+   * One round: the samples of every cluster process, added to the ring. Resolves with the round, or
+   * with null when it failed (counted in the health and logged); never rejects.
+   */
+  async round(): Promise<SampleRound | null> {
+    const startedAt = this.#now();
+    try {
+      const processes = await this.#sample();
+      const round: SampleRound = { startedAt, durationMs: this.#now() - startedAt, processes };
+      this.ring.add(processes);
+      if (
+        this.#lastFailure !== null &&
+        this.#latest !== null &&
+        this.#lastFailure.at > this.#latest.startedAt
+      )
+        this.#log.info({ processes: processes.length }, "sampling works again");
+      this.#latest = round;
+      this.#rounds++;
+      this.#log.debug(
+        { processes: processes.length, durationMs: round.durationMs, ringBytes: this.ring.bytes },
+        "sample round",
+      );
+      return round;
+    } catch (err) {
+      this.#failed(startedAt, err);
+      return null;
+    }
+  }
+
+  #failed(at: number, err: unknown): void {
+    const reason = failureOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    // The first failure of a run of them is a warning; the rest would only repeat it.
+    const first =
+      this.#lastFailure === null || (this.#latest !== null && this.#latest.startedAt > this.#lastFailure.at);
+    this.#failures[reason]++;
+    this.#lastFailure = { at, reason, message };
+    (first ? this.#log.warn : this.#log.debug).call(
+      this.#log,
+      { reason, err: message },
+      "a sample round failed",
+    );
+  }
+
+  async #sample(): Promise<ProcessSample[]> {
+    const postmaster = await this.#cluster.postmasterPid();
+    const { labels, hidden } = await labelledProcesses(this.#db, postmaster);
+    if (hidden > 0 && !this.#warnedHidden) {
+      this.#warnedHidden = true;
+      this.#log.warn(
+        { sessions: hidden },
+        "pg_stat_activity hides backend_type and backend_start of other roles' sessions from the sidecar's " +
+          "role: memory_history has no labels for them and memory_growth leaves them out; " +
+          "GRANT pg_read_all_stats to the sidecar's role",
+      );
+    }
+    const started = new Map<number, number>();
+    for (const [pid, l] of labels) started.set(pid, l.backendStart ?? Number.NaN);
+    const limits = await this.#cluster.startLimits(started);
+    const pids = [...labels.keys()];
+    const batches: Promise<Buffer>[] = [];
+    const submit = (at: number) => {
+      const batch = pids.slice(at, at + BATCH);
+      const startLimits = batch.flatMap((pid): [number, number][] => {
+        const limit = limits.get(pid);
+        return limit === undefined ? [] : [[pid, limit]];
+      });
+      const task = { type: "samples" as const, pids: batch, procRoot: this.#procRoot, startLimits };
+      const result = this.#pool.run(task, { admit: at === 0 });
+      result.catch(() => {});
+      batches.push(result);
+    };
+    const samples: ProcessSample[] = [];
+    // The first batch alone, admitted like a request's first: a busy pool refuses the round whole.
+    let next = 0;
+    const window = readAhead(this.#pool);
+    for (let done = 0; done < pids.length; done += BATCH) {
+      while (next < pids.length && batches.length < (done === 0 ? 1 : window)) {
+        submit(next);
+        next += BATCH;
+      }
+      const buf = await (batches.shift() as Promise<Buffer>);
+      const records = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+      collect(records, pids.slice(done, done + BATCH), labels, samples);
+    }
+    return samples;
+  }
+
+  health(): SamplerHealth {
+    const latest = this.#latest;
+    const failure = this.#lastFailure;
+    return {
+      intervalMs: this.intervalMs,
+      latest,
+      rounds: this.#rounds,
+      failures: { ...this.#failures },
+      lastFailure:
+        failure !== null && (latest === null || failure.at >= latest.startedAt) ? { ...failure } : null,
+    };
+  }
+
+  /** The growth of every process of the latest round over the last windowMs (history/growth.ts). */
+  growth(windowMs: number): Growth[] {
+    const latest = this.#latest;
+    if (latest === null) return [];
+    const now = this.#now();
+    const from = now - windowMs;
+    const series = new Map<number, { ticks: number; labels: ProcessLabels; at: number[]; bytes: number[] }>();
+    for (const p of latest.processes)
+      series.set(p.pid, { ticks: p.startTicks, labels: p.labels, at: [], bytes: [] });
+    const ring = this.ring;
+    ring.forEach(from, now, (block, i) => {
+      const at = block.sampledAt[i] as number;
+      if (at <= from) return;
+      const s = series.get(block.pid[i] as number);
+      if (s === undefined || s.ticks !== block.startTicks[i]) return;
+      const own = ownBytes(ring.figureOf(block, i, PSS_ANON), ring.figureOf(block, i, ANONYMOUS));
+      if (own === null) return;
+      s.at.push(at);
+      s.bytes.push(own);
+    });
+    const growth: Growth[] = [];
+    for (const [pid, s] of series) {
+      if (s.at.length === 0) continue;
+      growth.push({ pid, startTicks: s.ticks, labels: s.labels, ...fitGrowth(s.at, s.bytes) });
+    }
+    return growth;
+  }
+}
+
+const PSS_ANON = FIGURES.indexOf("pssAnon");
+const ANONYMOUS = FIGURES.indexOf("anonymous");
+
+/** The samples of a batch's records; processes that were not read (exited, pid reused) are left out. */
+function collect(
+  records: Float64Array,
+  pids: readonly number[],
+  labels: ReadonlyMap<number, ProcessLabels>,
+  out: ProcessSample[],
+): void {
+  pids.forEach((pid, i) => {
+    const at = i * RECORD;
+    const startTicks = records[at + R_START_TICKS] as number;
+    if (startTicks < 0) return;
+    const kb = (f: number) => (records[at + R_FIGURES + f] as number) * 1024;
+    out.push({
+      pid,
+      startTicks,
+      sampledAt: records[at + R_SAMPLED_AT] as number,
+      rss: kb(0),
+      pss: kb(1),
+      pssAnon: kb(2),
+      pssShmem: kb(3),
+      uss: kb(4),
+      anonymous: kb(5),
+      swap: kb(6),
+      labels: labels.get(pid) as ProcessLabels,
+    });
+  });
+}
