@@ -324,7 +324,7 @@ CREATE FOREIGN TABLE @extschema@.memory_history (
 -- growing, true only for steady growth: at least 6 samples, r2 >= 0.8, at
 -- least 64 kB a minute, and the rise spread over time (cut the time from the
 -- first sample to the last into quarters: each holds a sample, and at most
--- half of the rise from the first quarter's mean to the last's lies between
+-- 40 % of the rise from the first quarter's mean to the last's lies between
 -- two neighbouring quarters), so one step such as a big sort is not growth.
 -- The sidecar's history/growth.ts applies the same rule.  A process is a
 -- pid and its backend_start; a live one is in pg_stat_activity now, or is
@@ -354,7 +354,7 @@ SELECT g.pid, g.backend_type, g.datname, g.usename, g.application_name, g.backen
        g.bytes_per_minute, g.r2,
        coalesce(g.samples >= 6 AND g.r2 >= 0.8 AND g.bytes_per_minute >= 65536
                 AND g.m1 IS NOT NULL AND g.m2 IS NOT NULL AND g.m3 - g.m0 > 0
-                AND greatest(g.m1 - g.m0, g.m2 - g.m1, g.m3 - g.m2) <= 0.5 * (g.m3 - g.m0),
+                AND greatest(g.m1 - g.m0, g.m2 - g.m1, g.m3 - g.m2) <= 0.4 * (g.m3 - g.m0),
                 false) AS growing
   FROM (SELECT q.pid, q.backend_start,
                (array_agg(q.backend_type ORDER BY q.t DESC))[1] AS backend_type,

@@ -2,6 +2,9 @@
  * How a process's own memory moved over a window, and whether it keeps growing. The memory_growth view
  * of the extension (sql/pg_meminfo--1.1.sql) computes the same, in SQL, by the same rule.
  *
+ * A process is a series of samples: a pid and the kernel's start time of the process (the ring's key),
+ * so a pid the kernel gave to a new process starts a new series and never continues the old one.
+ *
  * Own memory is pss_anon: the process's share of the anonymous pages it maps, heap and malloc'd
  * memory, sorts and hashes, its caches. Not RSS, which grows by itself as a backend touches more of
  * shared_buffers; not USS (Private_*), which counts the shared_buffers pages only this backend has
@@ -16,10 +19,14 @@
  * - a slope of at least MIN_BYTES_PER_MINUTE;
  * - the rise is spread over time, not one step. The time from the first sample to the last is cut
  *   into four quarters; each must hold a sample, and of the rise from the first quarter's mean to the
- *   last's, at most MAX_STEP_SHARE may lie between two neighbouring quarters. A steady leak rises about
- *   a third of the way between each pair; a big sort that jumps once and then stays (or a ramp that
- *   takes less than a quarter of the time) puts all of it between two.
+ *   last's, at most MAX_STEP_SHARE may lie between two neighbouring quarters. A steady leak rises a
+ *   third of the way between each pair; a big sort that jumps once and then stays puts all of it
+ *   between two, and a ramp that takes a quarter of the time or less at least half.
  */
+
+import { FIGURES } from "../proc/rollup-figures.js";
+import type { HistoryRing } from "./ring.js";
+import type { Growth, ProcessLabels, ProcessSample } from "./sample.js";
 
 /** The fewest samples that can say "growing". */
 export const MIN_SAMPLES = 6;
@@ -28,7 +35,7 @@ export const MIN_R2 = 0.8;
 /** The slowest growth that counts: 64 kB per minute (about 90 MB a day). */
 export const MIN_BYTES_PER_MINUTE = 65536;
 /** The largest part of the rise that may lie between two neighbouring quarters of the time. */
-export const MAX_STEP_SHARE = 0.5;
+export const MAX_STEP_SHARE = 0.4;
 
 export const MS_PER_MINUTE = 60_000;
 
@@ -123,4 +130,39 @@ function spreadOut(at: ArrayLike<number>, bytes: ArrayLike<number>): boolean {
 /** Own memory of a sample: pss_anon, or Anonymous where the kernel has no Pss_Anon; null when neither. */
 export function ownBytes(pssAnon: number | null, anonymous: number | null): number | null {
   return pssAnon ?? anonymous;
+}
+
+const PSS_ANON = FIGURES.indexOf("pssAnon");
+const ANONYMOUS = FIGURES.indexOf("anonymous");
+
+/**
+ * The growth of each of `processes` (the latest round's) from its samples in the ring taken after
+ * fromMs and up to toMs: those with its pid and its start time, whatever an earlier process of the
+ * same pid left in the ring.
+ */
+export function growthOf(
+  ring: HistoryRing,
+  processes: readonly ProcessSample[],
+  fromMs: number,
+  toMs: number,
+): Growth[] {
+  type Series = { ticks: number; labels: ProcessLabels; at: number[]; bytes: number[] };
+  const series = new Map<number, Series>();
+  for (const p of processes) series.set(p.pid, { ticks: p.startTicks, labels: p.labels, at: [], bytes: [] });
+  ring.forEach(fromMs, toMs, (block, i) => {
+    const at = block.sampledAt[i] as number;
+    if (at <= fromMs) return;
+    const s = series.get(block.pid[i] as number);
+    if (s === undefined || s.ticks !== block.startTicks[i]) return;
+    const own = ownBytes(ring.figureOf(block, i, PSS_ANON), ring.figureOf(block, i, ANONYMOUS));
+    if (own === null) return;
+    s.at.push(at);
+    s.bytes.push(own);
+  });
+  const growth: Growth[] = [];
+  for (const [pid, s] of series) {
+    if (s.at.length > 0)
+      growth.push({ pid, startTicks: s.ticks, labels: s.labels, ...fitGrowth(s.at, s.bytes) });
+  }
+  return growth;
 }

@@ -33,7 +33,7 @@ export const DEFAULT_HISTORY_BYTES = 10 * 1024 * 1024;
 /** The smallest bound: room for the labels of a whole block of samples of distinct processes. */
 export const MIN_HISTORY_BYTES = 1024 * 1024;
 
-/** A figure stored as this is unknown: the kernel printed none, or it is 4 TiB or more. */
+/** A figure stored as this is unknown: the kernel printed none, or it is 2^32 - 1 kB (4 TiB) or more. */
 export const UNKNOWN_KB = 0xffffffff;
 
 interface Block {

@@ -8,10 +8,10 @@
 import type { Cluster } from "../cluster/cluster.js";
 import type { Queryable } from "../cluster/queryable.js";
 import { BusyError, DatabaseUnavailableError } from "../errors.js";
-import { FIGURES, R_FIGURES, R_SAMPLED_AT, R_START_TICKS, RECORD } from "../proc/rollup-figures.js";
+import { R_FIGURES, R_SAMPLED_AT, R_START_TICKS, RECORD } from "../proc/rollup-figures.js";
 import { readAhead } from "../rows/copy-rows.js";
 import type { ReadPool } from "../rows/read-pool.js";
-import { fitGrowth, ownBytes } from "./growth.js";
+import { growthOf } from "./growth.js";
 import { labelledProcesses } from "./process-labels.js";
 import { HistoryRing } from "./ring.js";
 import type {
@@ -234,32 +234,9 @@ export class Sampler implements SampleSource {
     const latest = this.#latest;
     if (latest === null) return [];
     const now = this.#now();
-    const from = now - windowMs;
-    const series = new Map<number, { ticks: number; labels: ProcessLabels; at: number[]; bytes: number[] }>();
-    for (const p of latest.processes)
-      series.set(p.pid, { ticks: p.startTicks, labels: p.labels, at: [], bytes: [] });
-    const ring = this.ring;
-    ring.forEach(from, now, (block, i) => {
-      const at = block.sampledAt[i] as number;
-      if (at <= from) return;
-      const s = series.get(block.pid[i] as number);
-      if (s === undefined || s.ticks !== block.startTicks[i]) return;
-      const own = ownBytes(ring.figureOf(block, i, PSS_ANON), ring.figureOf(block, i, ANONYMOUS));
-      if (own === null) return;
-      s.at.push(at);
-      s.bytes.push(own);
-    });
-    const growth: Growth[] = [];
-    for (const [pid, s] of series) {
-      if (s.at.length === 0) continue;
-      growth.push({ pid, startTicks: s.ticks, labels: s.labels, ...fitGrowth(s.at, s.bytes) });
-    }
-    return growth;
+    return growthOf(this.ring, latest.processes, now - windowMs, now);
   }
 }
-
-const PSS_ANON = FIGURES.indexOf("pssAnon");
-const ANONYMOUS = FIGURES.indexOf("anonymous");
 
 /** The samples of a batch's records; processes that were not read (exited, pid reused) are left out. */
 function collect(
