@@ -11,6 +11,12 @@ function positive(value: string): number {
   return n;
 }
 
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number, 0 or more");
+  return n;
+}
+
 function counts(value: string): number[] {
   return value.split(",").map((v) => positive(v.trim()));
 }
@@ -28,6 +34,12 @@ const cli = new Command("bench")
     (value: string) => value.split(",").map((v) => Number(v.trim())),
     [],
   )
+  .option(
+    "--sampler-seconds <n>",
+    "seconds the history sampler is measured at --backends (0 skips it)",
+    nonNegative,
+    10,
+  )
   .parse();
 
 const opts = cli.opts<{
@@ -37,6 +49,7 @@ const opts = cli.opts<{
   install: boolean;
   sidecarArg?: string[];
   readThreads: number[];
+  samplerSeconds: number;
 }>();
 const curve =
   opts.curve === undefined ? [] : opts.curve === true ? DEFAULT_CURVE : counts(String(opts.curve));
@@ -49,6 +62,7 @@ try {
     install: opts.install,
     sidecarArgs: opts.sidecarArg ?? [],
     readThreads: opts.readThreads.filter((n) => Number.isInteger(n) && n >= 0),
+    samplerSeconds: opts.samplerSeconds,
   });
   process.stdout.write(formatReport(results, opts.backends, opts.runs));
 } catch (error) {

@@ -4,6 +4,7 @@ import { SidecarProcess } from "../harness/sidecar-process.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
+import { SAMPLER_ARGS, type SamplerCost, samplerCost } from "./sampler-cost.js";
 import { cpuMs, sampleUss, ussKb } from "./sidecar-meter.js";
 import { installExtensions, progress, Workload } from "./workload.js";
 
@@ -20,6 +21,8 @@ export interface BenchOptions {
   sidecarArgs?: string[];
   /** --read-threads values measured too, at the main backend count, each with its own sidecar. */
   readThreads?: number[];
+  /** Seconds the history sampler is measured, at the main backend count (default 10; 0 skips it). */
+  samplerSeconds?: number;
 }
 
 /** What is timed; `ours` queries go through the sidecar. */
@@ -59,6 +62,8 @@ export interface StepResult {
   sidecarPeakUssKb: number;
   /** The sidecar's largest resident size (VmHWM) so far, kB. */
   sidecarHwmKb: number;
+  /** The history sampler's cost, at the main backend count (bench/sampler-cost.ts). */
+  sampler?: SamplerCost | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -164,8 +169,11 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
   const max = steps[steps.length - 1] ?? options.backends;
   progress(`starting a cluster for up to ${max} backends`);
   const workload = await Workload.start(max);
+  // The queries are timed without the sampler; it is measured on its own (samplerCost).
   const start = (extra: string[] = []) =>
-    SidecarProcess.start(workload.cluster, { extraArgs: [...(options.sidecarArgs ?? []), ...extra] });
+    SidecarProcess.start(workload.cluster, {
+      extraArgs: ["--sample-interval", "0", ...(options.sidecarArgs ?? []), ...extra],
+    });
   let sidecar: SidecarProcess | undefined;
   let client: pg.Client | undefined;
   let psql: PsqlSession | undefined;
@@ -181,6 +189,15 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
       results.push(await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs));
+      const seconds = options.samplerSeconds ?? 10;
+      if (n === options.backends && seconds > 0) {
+        progress(`measuring the history sampler at ${n} backends for ${seconds} s`);
+        await sidecar.stop();
+        sidecar = await start(SAMPLER_ARGS);
+        (results[results.length - 1] as StepResult).sampler = await samplerCost(sidecar, client, seconds);
+        await sidecar.stop();
+        sidecar = await start();
+      }
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.
       for (const threads of options.readThreads ?? []) {

@@ -11,8 +11,15 @@ describe("npm run bench", () => {
   });
 
   // Keeps the benchmark from rotting: 5 backends, one timed run.
-  it("runs end to end with 5 backends and prints its report", { timeout: 60_000 }, async () => {
-    const results = await runBench({ backends: 5, curve: [], runs: 1, install: isRoot(), readThreads: [0] });
+  it("runs end to end with 5 backends and prints its report", { timeout: 90_000 }, async () => {
+    const results = await runBench({
+      backends: 5,
+      curve: [],
+      runs: 1,
+      install: isRoot(),
+      readThreads: [0],
+      samplerSeconds: 3,
+    });
     expect(results).toHaveLength(2);
     const [step, inThread] = results;
     expect(inThread?.readThreads).toBe(0);
@@ -31,7 +38,13 @@ describe("npm run bench", () => {
     // USS of a node process: more than a few MB, less than its RSS.
     expect(step?.sidecarPeakUssKb).toBeGreaterThan(4096);
     expect(step?.sidecarPeakUssKb).toBeLessThan(step?.sidecarHwmKb ?? 0);
+    // The sampler, measured alone: a round a second, every process, some CPU.
+    expect(step?.sampler?.rounds).toBeGreaterThanOrEqual(2);
+    expect(step?.sampler?.processes).toBe(step?.processes);
+    expect(step?.sampler?.cpuMsPerRound).toBeGreaterThan(0);
+    expect(step?.sampler?.roundMs).toBeGreaterThan(0);
     const report = formatReport(results, 5, 1);
+    expect(report).toContain("history sampler");
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");
     expect(report).toContain("targets with --read-threads 0:");
