@@ -80,8 +80,10 @@ meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,
 				continue;
 			left = linitial(op->args);
 			right = lsecond(op->args);
-			if ((meminfo_is_column_var(left, baserel, pid_attno) && meminfo_is_scan_constant(right)) ||
-				(meminfo_is_column_var(right, baserel, pid_attno) && meminfo_is_scan_constant(left)))
+			if ((meminfo_is_column_var(left, baserel, pid_attno) &&
+				 meminfo_is_scan_constant(right)) ||
+				(meminfo_is_column_var(right, baserel, pid_attno) &&
+				 meminfo_is_scan_constant(left)))
 				return (Expr *) clause;
 		}
 		else if (IsA(clause, ScalarArrayOpExpr))

@@ -39,17 +39,8 @@ export const MAX_STEP_SHARE = 0.4;
 
 export const MS_PER_MINUTE = 60_000;
 
-/** The fit of one process's samples: what memory_growth shows besides the labels. */
-export interface Fit {
-  samples: number;
-  firstSampledAt: number;
-  lastSampledAt: number;
-  firstBytes: number;
-  lastBytes: number;
-  bytesPerMinute: number;
-  r2: number | null;
-  growing: boolean;
-}
+/** The fit of one process's samples: what memory_growth shows besides the process and its labels. */
+export type Fit = Omit<Growth, "pid" | "startTicks" | "labels">;
 
 /**
  * The fit of samples taken at `at` (ms since the epoch, ascending) with own memory `bytes`. At least
