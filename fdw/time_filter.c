@@ -128,7 +128,8 @@ meminfo_init_time_exprs(List *clauses, PlanState *ps)
 	foreach(lc, clauses)
 	{
 		OpExpr	   *op = lfirst_node(OpExpr, lc);
-		Node	   *value = IsA(linitial(op->args), Var) ? lsecond(op->args) : linitial(op->args);
+		Node	   *value = IsA(linitial(op->args), Var) ?
+			lsecond(op->args) : linitial(op->args);
 
 		states = lappend(states, ExecInitExpr((Expr *) value, ps));
 	}
