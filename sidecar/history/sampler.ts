@@ -1,7 +1,8 @@
 /**
  * The sampler: every interval, one round that lists the cluster's processes with their labels
  * (pg_stat_activity) and reads each one's smaps_rollup through the read pool, the sidecar's one bound
- * on /proc reads, like a query's batches; the samples go to the history ring. With an interval of 0
+ * on /proc reads, in batches like a query's but one batch at a time; the samples go to the history
+ * ring. With an interval of 0
  * it never runs, and reads nothing. A round that fails is counted by reason in the health and logged;
  * it never stops the sidecar, and the next round comes at its time.
  */
@@ -9,7 +10,6 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Queryable } from "../cluster/queryable.js";
 import { BusyError, DatabaseUnavailableError } from "../errors.js";
 import { R_FIGURES, R_SAMPLED_AT, R_START_TICKS, RECORD } from "../proc/rollup-figures.js";
-import { readAhead } from "../rows/copy-rows.js";
 import type { ReadPool } from "../rows/read-pool.js";
 import { growthOf } from "./growth.js";
 import { labelledProcesses } from "./process-labels.js";
@@ -188,30 +188,19 @@ export class Sampler implements SampleSource {
     for (const [pid, l] of labels) started.set(pid, l.backendStart ?? Number.NaN);
     const limits = await this.#cluster.startLimits(started);
     const pids = [...labels.keys()];
-    const batches: Promise<Buffer>[] = [];
-    const submit = (at: number) => {
+    const samples: ProcessSample[] = [];
+    // One batch at a time: the sampler takes one read thread at most and leaves the others to
+    // queries. The first batch is admitted like a request's: a busy pool refuses the round whole.
+    for (let at = 0; at < pids.length; at += BATCH) {
       const batch = pids.slice(at, at + BATCH);
       const startLimits = batch.flatMap((pid): [number, number][] => {
         const limit = limits.get(pid);
         return limit === undefined ? [] : [[pid, limit]];
       });
       const task = { type: "samples" as const, pids: batch, procRoot: this.#procRoot, startLimits };
-      const result = this.#pool.run(task, { admit: at === 0 });
-      result.catch(() => {});
-      batches.push(result);
-    };
-    const samples: ProcessSample[] = [];
-    // The first batch alone, admitted like a request's first: a busy pool refuses the round whole.
-    let next = 0;
-    const window = readAhead(this.#pool);
-    for (let done = 0; done < pids.length; done += BATCH) {
-      while (next < pids.length && batches.length < (done === 0 ? 1 : window)) {
-        submit(next);
-        next += BATCH;
-      }
-      const buf = await (batches.shift() as Promise<Buffer>);
+      const buf = await this.#pool.run(task, { admit: at === 0 });
       const records = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
-      collect(records, pids.slice(done, done + BATCH), labels, samples);
+      collect(records, batch, labels, samples);
     }
     return samples;
   }

@@ -8,6 +8,7 @@ import type { Queryable } from "../../../sidecar/cluster/queryable.js";
 import { HistoryRing, MIN_HISTORY_BYTES } from "../../../sidecar/history/ring.js";
 import { Sampler } from "../../../sidecar/history/sampler.js";
 import { ReadPool } from "../../../sidecar/rows/read-pool.js";
+import { compiledPool } from "../../support/compiled-pool.js";
 import { fixture } from "../../support/fixtures.js";
 
 const BOOT_S = 1_700_000_000;
@@ -52,7 +53,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "pg-meminfo-sampler-"));
   await writeFile(join(root, "stat"), `cpu  1 2 3\nbtime ${BOOT_S}\n`);
   // The postmaster and two backends, started at tick 10000 (100 s after boot); 102 has exited.
-  for (const pid of [POSTMASTER, 100, 101]) {
+  // 200 to 239: a cluster of several batches.
+  for (const pid of [POSTMASTER, 100, 101, ...Array.from({ length: 40 }, (_, i) => 200 + i)]) {
     await mkdir(join(root, String(pid)));
     await writeFile(join(root, String(pid), "smaps_rollup"), fixture("kernel-6.18.smaps_rollup"));
     await writeFile(
@@ -174,6 +176,16 @@ describe("the sampler", () => {
     const busy = sampler(1000, new FakeDb(), new ReadPool({ size: 0, queue: 0 })).s;
     expect(await busy.round()).toBeNull();
     expect(busy.health().failures).toEqual({ database: 0, proc: 0, busy: 1 });
+  });
+
+  it("reads one batch at a time: one read thread at most, the others left to queries", async () => {
+    const db = new FakeDb();
+    db.pids = Array.from({ length: 40 }, (_, i) => 200 + i);
+    const { s, pool } = sampler(1000, db, await compiledPool(2));
+    const round = await s.round();
+    expect(round?.processes).toHaveLength(41);
+    expect(pool.tasksStarted).toBe(3);
+    expect(pool.threads).toBe(1);
   });
 
   it("runs a round every interval once started, and none after it stopped", async () => {
