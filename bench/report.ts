@@ -208,7 +208,7 @@ export function formatReport(all: readonly StepResult[], backends: number, runs:
   if (sampler !== undefined) {
     out.push(
       `history sampler (a sidecar sampling every ${SAMPLER_INTERVAL_S} s, nothing else): ${ms(sampler.cpuMsPerRound)} ms CPU per round ` +
-        `of ${sampler.processes} processes (${sampler.rounds} rounds), a round takes ${ms(sampler.roundMs)} ms; ` +
+        `of ${sampler.processes} processes (${sampler.rounds} rounds, ${(100 * sampler.systemShare).toFixed(0)} % of it in the kernel), a round takes ${ms(sampler.roundMs)} ms; ` +
         `at the default interval of ${DEFAULT_SAMPLE_INTERVAL_MS / 1000} s, ${percentOfCore(sampler.cpuMsPerRound)} of a core`,
     );
   }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { SidecarProcess } from "../harness/sidecar-process.js";
 import { median } from "./measure.js";
-import { cpuMs } from "./sidecar-meter.js";
+import { cpuSplitMs } from "./sidecar-meter.js";
 
 export interface SamplerCost {
   /** Rounds in the measured time. */
@@ -16,6 +16,8 @@ export interface SamplerCost {
   processes: number;
   /** The sidecar's CPU per round, ms. */
   cpuMsPerRound: number;
+  /** Of it, the part in the kernel (system time: the kernel walking each process's mappings), 0 to 1. */
+  systemShare: number;
   /** Median wall time of a round, ms, from the sidecar's own log. */
   roundMs: number;
 }
@@ -39,9 +41,11 @@ export async function samplerCost(
   // The first rounds start the read threads: not measured.
   await sleep(2_500);
   const since = Date.now();
-  const cpuBefore = cpuMs(pid);
+  const before = cpuSplitMs(pid);
   await sleep(seconds * 1000);
-  const cpuAfter = cpuMs(pid);
+  const after = cpuSplitMs(pid);
+  const user = after.user - before.user;
+  const system = after.system - before.system;
   const until = Date.now();
   // The postmaster is in every round, once.
   const { rows } = await client.query<{ rounds: number }>(
@@ -59,7 +63,8 @@ export async function samplerCost(
   return {
     rounds,
     processes: logged[logged.length - 1]?.processes ?? 0,
-    cpuMsPerRound: rounds > 0 ? (cpuAfter - cpuBefore) / rounds : 0,
+    cpuMsPerRound: rounds > 0 ? (user + system) / rounds : 0,
+    systemShare: user + system > 0 ? system / (user + system) : 0,
     roundMs: median(logged.map((r) => r.durationMs)),
   };
 }

@@ -110,7 +110,10 @@ export class Sampler implements SampleSource {
     await this.#running;
   }
 
-  /** Rounds start at first + k × interval; a round that overruns skips the starts it missed. */
+  /**
+   * Rounds start at first + k × interval; a round that overruns skips the starts it missed. The wait
+   * is never longer than an interval, whatever the clock does.
+   */
   #schedule(first: number, delay: number): void {
     const timer = setTimeout(() => {
       this.#timer = null;
@@ -120,7 +123,7 @@ export class Sampler implements SampleSource {
         if (this.#stopped) return;
         const now = this.#now();
         const next = first + (Math.floor((now - first) / this.intervalMs) + 1) * this.intervalMs;
-        this.#schedule(first, next - now);
+        this.#schedule(first, Math.min(Math.max(next - now, 0), this.intervalMs));
       });
     }, delay);
     // Rounds never keep the process alive.
@@ -138,11 +141,8 @@ export class Sampler implements SampleSource {
       const processes = await this.#sample();
       const round: SampleRound = { startedAt, durationMs: this.#now() - startedAt, processes };
       this.ring.add(processes);
-      if (
-        this.#lastFailure !== null &&
-        this.#latest !== null &&
-        this.#lastFailure.at > this.#latest.startedAt
-      )
+      const failure = this.#lastFailure;
+      if (failure !== null && (this.#latest === null || failure.at >= this.#latest.startedAt))
         this.#log.info({ processes: processes.length }, "sampling works again");
       this.#latest = round;
       this.#rounds++;

@@ -73,17 +73,19 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** What the sampler logged, level and message. */
+const logged: string[] = [];
+const log = {
+  info: (_: object, msg: string) => logged.push(`info ${msg}`),
+  warn: (_: object, msg: string) => logged.push(`warn ${msg}`),
+  debug: (_: object, msg: string) => logged.push(`debug ${msg}`),
+};
+
 function sampler(intervalMs: number, db = new FakeDb(), pool = new ReadPool({ size: 0 })) {
   pools.push(pool);
   const cluster = new Cluster(db, async (pids) => pids.map(() => POSTMASTER), { procRoot: root });
-  const s = new Sampler({
-    db,
-    pool,
-    cluster,
-    intervalMs,
-    ring: new HistoryRing(MIN_HISTORY_BYTES),
-    procRoot: root,
-  });
+  const ring = new HistoryRing(MIN_HISTORY_BYTES);
+  const s = new Sampler({ db, pool, cluster, intervalMs, ring, procRoot: root, log });
   samplers.push(s);
   return { s, db, pool };
 }
@@ -150,6 +152,7 @@ describe("the sampler", () => {
   it("counts a failed round by reason and goes on: database, /proc, busy", async () => {
     const { s, db } = sampler(1000);
     db.failure = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+    logged.length = 0;
     expect(await s.round()).toBeNull();
     expect(s.health()).toMatchObject({
       rounds: 0,
@@ -172,6 +175,12 @@ describe("the sampler", () => {
       failures: { database: 1, proc: 1, busy: 0 },
       lastFailure: null,
     });
+    // A run of failures is one warning; the way back is said once.
+    expect(logged.filter((l) => !l.endsWith("sample round"))).toEqual([
+      "warn a sample round failed",
+      "debug a sample round failed",
+      "info sampling works again",
+    ]);
 
     const busy = sampler(1000, new FakeDb(), new ReadPool({ size: 0, queue: 0 })).s;
     expect(await busy.round()).toBeNull();
