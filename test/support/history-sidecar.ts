@@ -3,6 +3,7 @@
  * it (its server's socket option points there): for the tests of memory_history and memory_growth,
  * which need a short --sample-interval.
  */
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { inject } from "vitest";
@@ -54,6 +55,7 @@ export async function startHistorySidecar(database: string, extraArgs: string[])
     connect: open,
     stop: async () => {
       await sidecar.stop();
+      await rm(dir, { recursive: true, force: true });
       const cleanup = await connect();
       try {
         await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
