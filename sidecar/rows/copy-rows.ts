@@ -9,6 +9,7 @@ import { pageSize } from "../proc/page-size.js";
 import type { Membership } from "../proc/process-stat.js";
 import { rowsPacer } from "./gc-pacer.js";
 import type { ReadPool } from "./read-pool.js";
+import { batchMembership } from "./read-task.js";
 
 export interface CopyOptions {
   pool: ReadPool;
