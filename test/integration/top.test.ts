@@ -65,11 +65,12 @@ describe("pg-meminfo top", () => {
     });
     await cluster.start();
     await cluster.sql("CREATE EXTENSION pg_meminfo");
-    // CREATE DATABASE makes a checkpoint, which would touch the table's buffers: first.
+    // CREATE DATABASE makes a checkpoint, which would touch the table's buffers: first. No autovacuum
+    // either: its worker would read the table and share those buffers' PSS while it runs.
     await cluster.sql("CREATE DATABASE old_extension");
     await cluster.sql("CREATE EXTENSION pg_meminfo VERSION '1.0'", [], "old_extension");
     await cluster.sql(
-      "CREATE TABLE top_scan AS SELECT g AS id, repeat(md5(g::text), 6) AS payload FROM generate_series(1, 200000) g",
+      "CREATE TABLE top_scan WITH (autovacuum_enabled = off) AS SELECT g AS id, repeat(md5(g::text), 6) AS payload FROM generate_series(1, 200000) g",
     );
     // The extension and the sidecar come from one tree: with memory_growth, the sidecar samples.
     history =
@@ -151,7 +152,8 @@ describe("pg-meminfo top", () => {
     // memory_growth calls growth steady from 6 samples spread over the window: a few seconds at 1 s.
     const deadline = Date.now() + 40_000;
     let rows = table((await once()).stdout);
-    while (!rows[0]?.line.includes("top-test-growing") && Date.now() < deadline) {
+    const steadyFirst = () => rows[0]?.line.includes("top-test-growing") && rows[0]?.line.includes("▲");
+    while (!steadyFirst() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 1000));
       rows = table((await once()).stdout);
     }
