@@ -23,6 +23,8 @@ const TOP_KINDS = 8;
 const TOP_SESSIONS = 5;
 /** Growing processes whose contexts are read. */
 const TOP_GROWING = 3;
+/** Growth per minute worth showing when it is not steady: memory_growth's own floor for steady growth. */
+const NOTABLE_GROWTH = 65536;
 
 export interface ProcessLabel {
   pid: number;
@@ -246,7 +248,9 @@ async function readGrowth(
   }
   const { rows } = await db.query<Record<string, unknown>>(
     `SELECT pid, application_name, backend_type, samples, first_bytes, last_bytes, bytes_per_minute, r2, growing
-       FROM ${qualified(ext, "memory_growth")} WHERE bytes_per_minute > 0 ORDER BY growing DESC, bytes_per_minute DESC LIMIT 10`,
+       FROM ${qualified(ext, "memory_growth")} WHERE growing OR bytes_per_minute >= $1
+      ORDER BY growing DESC, bytes_per_minute DESC LIMIT 10`,
+    [NOTABLE_GROWTH],
   );
   const processes: GrowthEntry[] = rows.map((r) => ({
     pid: n(r.pid),
@@ -279,7 +283,7 @@ async function contextGrowth(config: pg.ClientConfig, ext: Extension, pid: numbe
   const db = await connect({ ...config, application_name: "pg-meminfo report" });
   try {
     const { rows } = await db.query<Record<string, unknown>>(
-      `SELECT coalesce(name, 'folded child contexts') AS name, growth_bytes, bytes_after
+      `SELECT coalesce(name, 'child contexts of ' || path[cardinality(path) - 1]) AS name, growth_bytes, bytes_after
          FROM ${qualified(ext, "memory_context_growth")}($1, make_interval(secs => $2))
         WHERE growth_bytes > 0 ORDER BY growth_bytes DESC LIMIT 5`,
       [pid, seconds],

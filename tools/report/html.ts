@@ -80,7 +80,7 @@ function growthSection(d: ReportData): string {
   const g = d.growth;
   if (isNote(g)) return `<section><h2>Growing processes</h2>${note(g.note)}</section>`;
   if (g.processes.length === 0) {
-    return `<section><h2>Growing processes</h2>${note(`No process's own memory grew over the last ${g.windowMinutes} minutes.`)}</section>`;
+    return `<section><h2>Growing processes</h2>${note(`No process's own memory grew by 64 kB a minute or more over the last ${g.windowMinutes} minutes.`)}</section>`;
   }
   const steady = g.processes.some((p) => p.growing);
   const rows = g.processes.map((p) => [
@@ -94,7 +94,7 @@ function growthSection(d: ReportData): string {
   ]);
   return `<section><h2>Growing processes</h2>
 <p>Own memory (anonymous PSS) per minute over the last ${g.windowMinutes} minutes (memory_growth, least squares);
-steady growth in red. ${steady ? "" : "No process grew steadily; the fastest are shown in grey."}
+steady growth in red, other growth of 64 kB a minute or more in grey. ${steady ? "" : "No process grew steadily."}
 Contexts: ${html(g.contextsHow)}.</p>
 ${chart("chart-growth", "growth of own memory per minute")}
 ${table(["process", "growth", "r²", "samples", "first → last", "steady", "growing memory contexts"], rows, [false, true, true, true, true, false, false])}
