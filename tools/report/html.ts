@@ -41,8 +41,8 @@ function table(head: string[], rows: string[][], numeric: boolean[]): string {
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-function chart(id: string, title: string): string {
-  return `<div class="chart"><canvas id="${id}" aria-label="${html(title)}" role="img"></canvas></div>`;
+function chart(id: string, title: string, heightPx = 320): string {
+  return `<div class="chart" style="height: ${heightPx}px"><canvas id="${id}" aria-label="${html(title)}" role="img"></canvas></div>`;
 }
 
 const note = (text: string) => `<p class="note">${html(text)}</p>`;
@@ -96,7 +96,7 @@ function growthSection(d: ReportData): string {
 <p>Own memory (anonymous PSS) per minute over the last ${g.windowMinutes} minutes (memory_growth, least squares);
 steady growth in red, other growth of 64 kB a minute or more in grey. ${steady ? "" : "No process grew steadily."}
 Contexts: ${html(g.contextsHow)}.</p>
-${chart("chart-growth", "growth of own memory per minute")}
+${chart("chart-growth", "growth of own memory per minute", 70 + 40 * g.processes.length)}
 ${table(["process", "growth", "r²", "samples", "first → last", "steady", "growing memory contexts"], rows, [false, true, true, true, true, false, false])}
 </section>`;
 }
@@ -138,7 +138,7 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin: 28px 0
 .meta, .note { color: #555; } .note { font-style: italic; }
 table { border-collapse: collapse; margin: 8px 0; } td, th { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }
 .n { text-align: right; font-variant-numeric: tabular-nums; }
-.chart { position: relative; height: 320px; }
+.chart { position: relative; }
 </style>
 </head>
 <body>

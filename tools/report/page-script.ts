@@ -54,7 +54,7 @@ draw("chart-kinds", {
   data: {
     labels: data.kinds.processes.map((p) => p.label),
     datasets: data.kinds.kinds.map((kind, i) => ({
-      label: kind, data: data.kinds.pssBytes[i], backgroundColor: palette[i % palette.length],
+      label: kind, data: data.kinds.pssBytes[i], backgroundColor: palette[i % palette.length], maxBarThickness: 64,
     })),
   },
   options: { ...base, scales: { x: { stacked: true }, y: { ...bytesAxis, stacked: true } },
@@ -67,7 +67,7 @@ if (data.growth.processes) {
     type: "bar",
     data: {
       labels: g.map((p) => p.label + (p.growing ? "" : " (not steady)")),
-      datasets: [{ label: "own memory per minute", data: g.map((p) => p.bytesPerMinute),
+      datasets: [{ label: "own memory per minute", data: g.map((p) => p.bytesPerMinute), maxBarThickness: 28,
         backgroundColor: g.map((p) => (p.growing ? palette[3] : palette[7])) }],
     },
     options: { ...base, indexAxis: "y", scales: { x: bytesAxis },
