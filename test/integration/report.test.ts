@@ -170,6 +170,9 @@ describe("pg-meminfo report", () => {
         const growth = charts.find((c) => c.id === "chart-growth") as DrawnChart;
         expect(growth.labels.some((l) => l.endsWith("report-test-growing"))).toBe(true);
         expect(text).toMatch(/report-test-growing\s.*\+\d+ (kB|MB)\/min/);
+        // memory_context_growth watched the steady grower: its row names contexts that grew.
+        const row = await view.page.locator("tr", { hasText: "report-test-growing" }).last().innerText();
+        expect(row).toMatch(/\syes\s+.*\S+ \+\d+ (bytes|kB|MB)/);
       } else {
         expect(text).toContain("history not available: pg_meminfo 1.1 has no memory_history");
         expect(text).toContain("growth not available: pg_meminfo 1.1 has no memory_growth");
