@@ -1,5 +1,7 @@
 /** A real terminal for terminal programs: a tmux server of its own, a session to type into and read. */
-import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { run, runChecked } from "../../harness/run-as.js";
 
@@ -7,7 +9,7 @@ const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
 
 export class TmuxSession {
   private constructor(
-    /** The private server's socket name (tmux -L). */
+    /** The private server's socket (tmux -S), in a directory of its own that kill() removes. */
     readonly server: string,
     readonly name: string,
   ) {}
@@ -20,7 +22,8 @@ export class TmuxSession {
     command: string[],
     options: { columns?: number; rows?: number; env?: Record<string, string> } = {},
   ): Promise<TmuxSession> {
-    const session = new TmuxSession(`pgmi-${randomBytes(4).toString("hex")}`, "t");
+    const dir = await mkdtemp(join(tmpdir(), "pg-meminfo-tmux-"));
+    const session = new TmuxSession(join(dir, "socket"), "t");
     const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
     await session.tmux(
       "new-session",
@@ -45,7 +48,7 @@ export class TmuxSession {
   }
 
   private tmux(...args: string[]) {
-    return runChecked("tmux", ["-L", this.server, ...args], { timeoutMs: 10_000 });
+    return runChecked("tmux", ["-S", this.server, ...args], { timeoutMs: 10_000 });
   }
 
   /** The visible screen, one string per line. */
@@ -77,6 +80,7 @@ export class TmuxSession {
   }
 
   async kill(): Promise<void> {
-    await run("tmux", ["-L", this.server, "kill-server"], { timeoutMs: 10_000 });
+    await run("tmux", ["-S", this.server, "kill-server"], { timeoutMs: 10_000 });
+    await rm(dirname(this.server), { recursive: true, force: true });
   }
 }
