@@ -118,6 +118,18 @@ export function targets(main: StepResult, curve: readonly StepResult[]): Target[
       figure: `${mb(main.sidecarPeakUssKb)} (idle ${mb(main.sidecarIdleUssKb)}; VmHWM ${mb(main.sidecarHwmKb)}, RSS counts the shared node binary)`,
     },
   ];
+  if (main.scrape !== undefined) {
+    const scrape = main.scrape;
+    list.push({
+      name: `GET /metrics under 5 ms at ${main.backends} backends`,
+      met: scrape.medianMs < 5,
+      figure:
+        `${scrape.medianMs.toFixed(2)} ms median of ${scrape.runs} (max ${scrape.maxMs.toFixed(1)} ms), ` +
+        `${scrape.processes} processes, ${scrape.series} series, ${(scrape.bytes / 1024).toFixed(0)} kB ` +
+        `(${(scrape.gzipBytes / 1024).toFixed(0)} kB gzipped); ` +
+        `set and formatted once per round in ${scrape.renderMs.toFixed(1)} ms`,
+    });
+  }
   // Linear: a straight line fits the times, and the time stays the same multiple of the kernel's own
   // cost for the same files (whose cost per process also moves with the machine's load).
   const big = curve.filter((r) => r.processes >= 100);

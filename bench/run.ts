@@ -4,6 +4,7 @@ import { SidecarProcess } from "../harness/sidecar-process.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
+import { type ScrapeResult, scrapeCost } from "./scrape.js";
 import { cpuMs, sampleUss, ussKb } from "./sidecar-meter.js";
 import { installExtensions, progress, Workload } from "./workload.js";
 
@@ -59,6 +60,8 @@ export interface StepResult {
   sidecarPeakUssKb: number;
   /** The sidecar's largest resident size (VmHWM) so far, kB. */
   sidecarHwmKb: number;
+  /** GET /metrics with a round of this step's processes (the main count only). */
+  scrape?: ScrapeResult | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -66,6 +69,9 @@ const NAMES = Object.keys(QUERIES) as QueryName[];
 function record<T>(make: () => T): Record<QueryName, T> {
   return Object.fromEntries(NAMES.map((n) => [n, make()])) as Record<QueryName, T>;
 }
+
+/** Timed scrapes of GET /metrics (their median is reported). */
+const SCRAPES = 200;
 
 /** Scans while the sidecar's USS is sampled, apart from the timed runs (the sampling costs CPU). */
 const USS_SCANS = 3;
@@ -180,7 +186,12 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
       progress(`opening backends: ${n}`);
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
-      results.push(await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs));
+      const result = await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs);
+      if (n === options.backends) {
+        progress(`timing ${SCRAPES} scrapes of GET /metrics over a round of ${result.processes} processes`);
+        result.scrape = await scrapeCost(result.processes, SCRAPES);
+      }
+      results.push(result);
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.
       for (const threads of options.readThreads ?? []) {

@@ -1,11 +1,14 @@
 /**
  * The metrics listener: HTTP on its own TCP address (--metrics-listen), GET /metrics and nothing else.
- * A scrape only formats figures already set: a timer follows the sampler (a cheap look at its health a
- * few times per interval) and sets them when a round has ended, reading the sidecar's own USS then,
- * so no scrape reads /proc, asks the cluster or computes growth.
+ * A scrape sends text already made: a timer follows the sampler (a cheap look at its health a few
+ * times per interval) and, when a round has ended, reads the sidecar's own USS, asks for growth, sets
+ * the metrics and formats them once. No scrape reads /proc, asks the cluster or formats anything; the
+ * gzip form is made on the first scrape that asks for it, once per text.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
 import { InternalError } from "../errors.js";
 import type { Growth, SamplerHealth, SampleSource } from "../history/sample.js";
 import { sidecarVersion } from "../version.js";
@@ -32,6 +35,14 @@ export interface MetricsOptions {
   pollMs?: number | undefined;
 }
 
+const gzipAsync: (bytes: Buffer) => Promise<Buffer> = promisify(gzip);
+
+/** One formatting of the metrics, and its gzip form once a scraper asked for it. */
+interface Rendered {
+  text: Promise<Buffer>;
+  gzip?: Promise<Buffer>;
+}
+
 /** Connections at once: scrapers are few; a flood of connections gets refused, not served slowly. */
 const MAX_CONNECTIONS = 64;
 
@@ -43,6 +54,7 @@ export class MetricsListener {
   private growth: readonly Growth[] = [];
   private uss: number | null = null;
   private shownFresh: boolean | undefined;
+  private rendered: Rendered | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -111,6 +123,7 @@ export class MetricsListener {
     }
     this.followRound(health);
     this.exposition.update({ health, growth: this.growth, ownUss: this.uss, now });
+    this.rendered = { text: this.exposition.text().then((text) => Buffer.from(text, "utf8")) };
     this.shownFresh = fresh;
   }
 
@@ -134,8 +147,17 @@ export class MetricsListener {
       reply(res, 405, "method not allowed: GET /metrics\n", { Allow: "GET" });
       return;
     }
-    this.exposition.text().then(
-      (body) => reply(res, 200, body, { "Content-Type": this.exposition.contentType }),
+    const rendered = this.rendered as Rendered;
+    const gzipped = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
+    if (gzipped) rendered.gzip ??= rendered.text.then((text) => gzipAsync(text));
+    const body = gzipped ? (rendered.gzip as Promise<Buffer>) : rendered.text;
+    body.then(
+      (bytes) =>
+        reply(res, 200, bytes, {
+          "Content-Type": this.exposition.contentType,
+          Vary: "Accept-Encoding",
+          ...(gzipped ? { "Content-Encoding": "gzip" } : {}),
+        }),
       (err: unknown) => reply(res, 500, `could not format the metrics: ${(err as Error).message}\n`),
     );
   }
@@ -152,7 +174,7 @@ export class MetricsListener {
 function reply(
   res: ServerResponse,
   status: number,
-  body: string,
+  body: string | Buffer,
   headers: Record<string, string> = {},
 ): void {
   res.writeHead(status, {

@@ -31,7 +31,13 @@ describe("npm run bench", () => {
     // USS of a node process: more than a few MB, less than its RSS.
     expect(step?.sidecarPeakUssKb).toBeGreaterThan(4096);
     expect(step?.sidecarPeakUssKb).toBeLessThan(step?.sidecarHwmKb ?? 0);
+    // The scrape's cost over a round of the step's processes.
+    expect(step?.scrape?.processes).toBe(step?.processes);
+    expect(step?.scrape?.series).toBeGreaterThan(10 * 6);
+    expect(step?.scrape?.medianMs).toBeGreaterThan(0);
+    expect(step?.scrape?.gzipBytes).toBeLessThan(step?.scrape?.bytes ?? 0);
     const report = formatReport(results, 5, 1);
+    expect(report).toMatch(/\[(met|NOT MET)\] GET \/metrics under 5 ms at 5 backends: /);
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");
     expect(report).toContain("targets with --read-threads 0:");

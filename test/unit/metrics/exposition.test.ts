@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { FakeSampleSource, growthOf, processSample, round } from "../../../harness/sample-fixtures.js";
 import { Exposition, STALE_INTERVALS } from "../../../sidecar/metrics/exposition.js";
 import { OTHER } from "../../../sidecar/metrics/labels.js";
 import { parseExposition, samplesOf, sumOf } from "../../support/exposition-text.js";
-import { FakeSampleSource, growthOf, processSample, round } from "../../support/fake-sample-source.js";
 import { checkMetrics } from "../../support/promtool.js";
 
 const MB = 1024 * 1024;

@@ -1,15 +1,17 @@
+import { request } from "node:http";
 import { connect } from "node:net";
+import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
-import { MetricsListener } from "../../../sidecar/metrics/metrics-listener.js";
-import { ownUss, ussFromRollup } from "../../../sidecar/metrics/own-memory.js";
-import { parseExposition, sumOf } from "../../support/exposition-text.js";
 import {
   busyRound,
   FakeSampleSource,
   growthOf,
   processSample,
   round,
-} from "../../support/fake-sample-source.js";
+} from "../../../harness/sample-fixtures.js";
+import { MetricsListener } from "../../../sidecar/metrics/metrics-listener.js";
+import { ownUss, ussFromRollup } from "../../../sidecar/metrics/own-memory.js";
+import { parseExposition, sumOf } from "../../support/exposition-text.js";
 import { exchange } from "../../support/raw-http.js";
 
 const MB = 1024 * 1024;
@@ -63,6 +65,31 @@ describe("the metrics listener", () => {
     expect(sumOf(x, "pg_meminfo_sidecar_uss_bytes")).toBe(30 * MB);
     // A query string (some scrapers add one) changes nothing.
     expect((await fetch(`${origin(l)}/metrics?x=1`)).status).toBe(200);
+  });
+
+  it("sends gzip to a scraper that asks for it, the same text", async () => {
+    const source = new FakeSampleSource(1000);
+    source.succeed(busyRound(50, Date.now()));
+    const l = await start(source, { uss: 0 });
+    const plain = await send(l.address.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const zipped = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>(
+      (resolve, reject) => {
+        const req = request(`${origin(l)}/metrics`, { headers: { "Accept-Encoding": "gzip" } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on("error", reject);
+        req.end();
+      },
+    );
+    expect(zipped.headers["content-encoding"]).toBe("gzip");
+    expect(zipped.headers.vary).toBe("Accept-Encoding");
+    const text = gunzipSync(zipped.body).toString("utf8");
+    expect(plain.endsWith(text)).toBe(true);
+    expect(plain).not.toMatch(/content-encoding/i);
+    expect(sumOf(parseExposition(text), "pg_meminfo_processes")).toBe(50);
+    expect(zipped.body.length).toBeLessThan(Buffer.byteLength(text) / 4);
   });
 
   it("serves nothing else: other paths 404, other methods 405", async () => {

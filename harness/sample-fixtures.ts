@@ -10,7 +10,7 @@ import type {
   SampleRound,
   SamplerHealth,
   SampleSource,
-} from "../../sidecar/history/sample.js";
+} from "../sidecar/history/sample.js";
 
 const MB = 1024 * 1024;
 
