@@ -24,7 +24,11 @@ export function memoryOf(p: ProcessSample): Record<Memtype, number> {
 export interface LabelGroup {
   labels: LabelSet;
   processes: number;
-  bytes: Record<Memtype, number>;
+  /**
+   * The sums, over the processes whose figure is known: a figure the kernel does not print (NaN in the
+   * sample) adds nothing. A memtype no process of the group has a figure for is absent.
+   */
+  bytes: Partial<Record<Memtype, number>>;
 }
 
 /** The processes summed by label set; `sets` are their capped labels, in their order (labels.ts). */
@@ -44,13 +48,16 @@ export function groupByLabels(processes: readonly ProcessSample[], sets: readonl
       group = {
         labels,
         processes: 0,
-        bytes: { uss: 0, pss: 0, rss: 0, anon: 0, swap: 0, shared_buffers: 0 },
+        bytes: {},
       };
       groups.set(key, group);
     }
     group.processes += 1;
     const bytes = memoryOf(p);
-    for (const memtype of MEMTYPES) group.bytes[memtype] += bytes[memtype];
+    for (const memtype of MEMTYPES) {
+      const value = bytes[memtype];
+      if (Number.isFinite(value)) group.bytes[memtype] = (group.bytes[memtype] ?? 0) + value;
+    }
   }
   return [...groups.values()];
 }
@@ -60,6 +67,7 @@ export interface TopProcess {
   /** backend_start as ISO 8601 in UTC, "" when unknown. */
   backendStart: string;
   labels: LabelSet;
+  /** Its figures; NaN where the kernel printed none. */
   bytes: Record<Memtype, number>;
 }
 
@@ -67,7 +75,7 @@ export interface TopProcess {
 export function topProcesses(processes: readonly ProcessSample[], n: number): TopProcess[] {
   if (n <= 0) return [];
   return [...processes]
-    .sort((a, b) => b.uss - a.uss || a.pid - b.pid)
+    .sort((a, b) => finite(b.uss) - finite(a.uss) || a.pid - b.pid)
     .slice(0, n)
     .map((p) => ({
       pid: p.pid,
@@ -81,4 +89,8 @@ function isoTime(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return "";
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? "" : date.toISOString();
+}
+
+function finite(value: number): number {
+  return Number.isFinite(value) ? value : -1;
 }

@@ -207,8 +207,11 @@ export class Exposition {
     let clusterPss = 0;
     for (const group of groups) {
       this.processes.set(group.labels, group.processes);
-      for (const memtype of MEMTYPES) this.memory.set({ memtype, ...group.labels }, group.bytes[memtype]);
-      clusterPss += group.bytes.pss;
+      for (const memtype of MEMTYPES) {
+        const bytes = group.bytes[memtype];
+        if (bytes !== undefined) this.memory.set({ memtype, ...group.labels }, bytes);
+      }
+      clusterPss += group.bytes.pss ?? 0;
     }
     this.clusterPss.set(clusterPss);
     setOrRemove(this.sharedMemory, round.sharedMemoryBytes ?? null);
@@ -216,6 +219,7 @@ export class Exposition {
     if (this.processMemory === undefined) return;
     for (const top of topProcesses(round.processes, this.settings.topPids)) {
       for (const memtype of MEMTYPES) {
+        if (!Number.isFinite(top.bytes[memtype])) continue;
         this.processMemory.set(
           { pid: String(top.pid), backend_start: top.backendStart, memtype, ...top.labels },
           top.bytes[memtype],

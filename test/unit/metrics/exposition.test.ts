@@ -91,6 +91,34 @@ describe("the exposition", () => {
     expect(x.types.get("pg_meminfo_samples_failed_total")).toBe("counter");
   });
 
+  it("adds up only the figures the kernel printed: a missing one (NaN) is no 0 and no NaN", async () => {
+    const e = exposition(3);
+    const source = new FakeSampleSource(1000);
+    // An older kernel without Pss_Shmem; a process whose rollup was cut short.
+    const old = processSample(10, { applicationName: "a" }, { pssShmem: Number.NaN });
+    const cut = processSample(11, { applicationName: "a" }, { swap: Number.NaN, pss: Number.NaN });
+    const alone = processSample(12, { applicationName: "b" }, { pssShmem: Number.NaN, uss: Number.NaN });
+    source.succeed(round([old, cut, alone], T0));
+    const growth = [{ ...growthOf(old, Number.NaN, true) }];
+    e.update({ health: source.health(), growth, ownUss: null, now: T0 });
+    const text = await e.text();
+    expect(text).not.toMatch(/NaN/);
+    const x = parseExposition(text);
+    expect(sumOf(x, "pg_meminfo_memory_bytes", { application_name: "a", memtype: "shared_buffers" })).toBe(
+      cut.pssShmem,
+    );
+    expect(sumOf(x, "pg_meminfo_memory_bytes", { application_name: "a", memtype: "pss" })).toBe(old.pss);
+    expect(
+      samplesOf(x, "pg_meminfo_memory_bytes", { application_name: "b", memtype: "shared_buffers" }),
+    ).toEqual([]);
+    expect(sumOf(x, "pg_meminfo_cluster_pss_bytes")).toBe(old.pss + alone.pss);
+    // The per-pid series: the process without a USS comes last, and has no uss series.
+    expect(samplesOf(x, "pg_meminfo_process_memory_bytes", { pid: "12", memtype: "uss" })).toEqual([]);
+    expect(samplesOf(x, "pg_meminfo_process_memory_bytes", { pid: "12", memtype: "rss" })).toHaveLength(1);
+    expect(samplesOf(x, "pg_meminfo_growing_processes", { application_name: "a" })[0]?.value).toBe(0);
+    expect(samplesOf(x, "pg_meminfo_top_growth_bytes_per_second")).toEqual([]);
+  });
+
   it("shows shared_memory_size when the round has it", async () => {
     const e = exposition();
     const source = new FakeSampleSource(1000);
