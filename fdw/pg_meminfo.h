@@ -72,13 +72,14 @@ extern List *meminfo_eval_pids(ExprState *state, bool is_array,
 
 /* request_signature.c */
 extern void sidecar_sign_request(StringInfo req, const char *secret_path,
-								 const char *target, Oid role);
+								 const char *target, Oid role,
+								 const char *cluster);
 
 /* sidecar_client.c */
 typedef struct SidecarConn SidecarConn;
 
 extern SidecarConn *sidecar_open(const char *socket_path, int timeout_ms);
-extern void sidecar_request(SidecarConn *conn, const char *target);
+extern void sidecar_request(SidecarConn *conn, const char *target, Oid role);
 extern void sidecar_limit_body(SidecarConn *conn, int64 max_bytes);
 extern int	sidecar_read_body(SidecarConn *conn, char *buf, int minread,
 							  int maxread);

@@ -19,9 +19,11 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
 #include "commands/explain.h"
+#include "executor/executor.h"
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
 #include "commands/explain_state.h"
@@ -83,6 +85,7 @@ typedef struct MeminfoPlanState
 typedef struct MeminfoScanState
 {
 	MeminfoOptions opts;		/* resolved table and server options */
+	Oid			role;			/* whose privileges the scan reads with */
 	List	   *columns;		/* String nodes: columns asked for */
 	ExprState  *pid_expr;		/* value side of the pushed pid clause */
 	bool		pid_is_array;	/* pid_expr yields int4[] rather than int4 */
@@ -169,6 +172,46 @@ find_column(TupleDesc tupdesc, const char *name)
 }
 
 /*
+ * Refuse a table whose scan would run code of the table's owner as whoever
+ * queries it: COPY fills a column the request does not carry from its
+ * DEFAULT, and a domain's input checks its constraints.  Columns must be of
+ * built-in types that are not domains, without defaults or generation
+ * expressions, which pg_meminfo's tables never need (they are read-only).
+ */
+static void
+check_table_columns(Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+
+		if (attr->attisdropped)
+			continue;
+		if (attr->atthasdef || attr->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of foreign table \"%s\" has a default or generation expression",
+							NameStr(attr->attname), RelationGetRelationName(rel)),
+					 errdetail("A pg_meminfo table is read-only; a scan would evaluate the expression as the role that queries it."),
+					 errhint("Drop it: ALTER FOREIGN TABLE %s ALTER COLUMN %s DROP %s;",
+							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														RelationGetRelationName(rel)),
+							 quote_identifier(NameStr(attr->attname)),
+							 attr->attgenerated ? "EXPRESSION" : "DEFAULT")));
+		if (attr->atttypid >= FirstNormalObjectId || get_typtype(attr->atttypid) == TYPTYPE_DOMAIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, which is not built in",
+							NameStr(attr->attname), RelationGetRelationName(rel),
+							format_type_be(attr->atttypid)),
+					 errdetail("A scan would run the type's input checks as the role that queries the table."),
+					 errhint("Use the built-in type of the column (see the extension's own tables), e.g. bigint or text.")));
+	}
+}
+
+/*
  * The columns the query reads, in table order; the first column alone when
  * it reads none (count(*)), since every row still has to cross: "pid" for
  * the sources with one, the first of the table for "limits", which has none.
@@ -235,6 +278,7 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	plan->source = opts.source;
 
 	rel = table_open(foreigntableid, NoLock);
+	check_table_columns(rel);
 	plan->columns = needed_columns(baserel, RelationGetDescr(rel), opts.source);
 	/* The limits have one row, the cluster's: nothing to filter by pid. */
 	if (plan->source != MEMINFO_SOURCE_LIMITS)
@@ -351,6 +395,19 @@ meminfoBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	state = palloc0(sizeof(MeminfoScanState));
+	/*
+	 * The role PostgreSQL checked the table's privileges for: through a
+	 * view, the view's owner (as postgres_fdw picks its user mapping).
+	 */
+#if PG_VERSION_NUM >= 160000
+	state->role = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, node->ss.ps.state);
+
+		state->role = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+#endif
 	meminfo_get_options(RelationGetRelid(node->ss.ss_currentRelation), &state->opts);
 	state->columns = (List *) linitial(fsplan->fdw_private);
 	if (fsplan->fdw_exprs != NIL)
@@ -402,14 +459,12 @@ request_target(MeminfoScanState *state, List *pids)
 }
 
 /*
- * Raise an error unless the current role has the privileges of
- * pg_read_all_stats, whatever grants the table has: memory maps show what
- * other sessions run.
+ * Raise an error unless role has the privileges of pg_read_all_stats,
+ * whatever grants the table has: memory maps show what other sessions run.
  */
 static void
-check_privileges(void)
+check_privileges(Oid role)
 {
-	Oid			role = GetUserId();
 	const char *name;
 
 	if (has_privs_of_role(role, ROLE_PG_READ_ALL_STATS))
@@ -445,7 +500,7 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 	MemoryContext oldcxt;
 	ErrorContextCallback errcallback;
 
-	check_privileges();
+	check_privileges(state->role);
 	state->started = true;
 
 	if (state->pid_expr)
@@ -464,7 +519,7 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 
 	state->conn = sidecar_open(state->opts.socket_path, state->opts.timeout_ms);
 	sidecar_limit_body(state->conn, state->opts.max_response_size);
-	sidecar_request(state->conn, state->target);
+	sidecar_request(state->conn, state->target, state->role);
 	state->cstate = BeginCopyFrom(NULL, node->ss.ss_currentRelation, NULL,
 								  NULL, false, copy_source, state->columns,
 								  list_make2(makeDefElem("format", (Node *) makeString("text"), -1),

@@ -151,7 +151,7 @@ meminfo_eval_pids(ExprState *state, bool is_array, ExprContext *econtext,
 		return NIL;
 	}
 	if (!is_array)
-		return list_make1_int(DatumGetInt32(value));
+		pids = list_make1_int(DatumGetInt32(value));
 	else
 	{
 		ArrayType  *array = DatumGetArrayTypeP(value);
@@ -164,6 +164,16 @@ meminfo_eval_pids(ExprState *state, bool is_array, ExprContext *econtext,
 		for (int i = 0; i < nelems; i++)
 			if (!nulls[i])
 				pids = lappend_int(pids, DatumGetInt32(elems[i]));
+	}
+	/* No process has a pid below 1: such a pid matches no row. */
+	{
+		List	   *positive = NIL;
+		ListCell   *lc;
+
+		foreach(lc, pids)
+			if (lfirst_int(lc) > 0)
+				positive = lappend_int(positive, lfirst_int(lc));
+		pids = positive;
 	}
 
 	if (pids == NIL)

@@ -124,11 +124,11 @@ append_hex(StringInfo buf, const uint8 *bytes, int len)
 /*
  * Append the signature headers for "GET target" by role to req.  The
  * signed text is the header values joined by newlines, in this order:
- * method, target, role, backend pid, time, nonce.
+ * method, target, role, backend pid, cluster, time, nonce.
  */
 void
 sidecar_sign_request(StringInfo req, const char *secret_path,
-					 const char *target, Oid role)
+					 const char *target, Oid role, const char *cluster)
 {
 	int			secret_len;
 	char	   *secret = read_secret(secret_path, &secret_len);
@@ -148,8 +148,8 @@ sidecar_sign_request(StringInfo req, const char *secret_path,
 	append_hex(&nonce_hex, nonce, sizeof(nonce));
 
 	initStringInfo(&text);
-	appendStringInfo(&text, "GET\n%s\n%u\n%d\n%ld\n%s",
-					 target, role, MyProcPid, now, nonce_hex.data);
+	appendStringInfo(&text, "GET\n%s\n%u\n%d\n%s\n%ld\n%s",
+					 target, role, MyProcPid, cluster, now, nonce_hex.data);
 
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL)

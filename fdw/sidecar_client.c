@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -769,15 +770,16 @@ report_error_response(SidecarConn *conn)
 }
 
 /*
- * Send "GET target" on behalf of the current role, signed, and read the
- * response head.  Returns on a 200 response, leaving its body for
- * sidecar_read_body; an error response is raised here.
+ * Send "GET target" on behalf of role, signed, and read the response head.
+ * The request names this cluster (system identifier and postmaster pid), so
+ * the sidecar of another cluster refuses it.  Returns on a 200 response,
+ * leaving its body for sidecar_read_body; an error response is raised here.
  */
 void
-sidecar_request(SidecarConn *conn, const char *target)
+sidecar_request(SidecarConn *conn, const char *target, Oid role)
 {
 	StringInfoData req;
-	Oid			role = GetUserId();
+	char	   *cluster = psprintf(UINT64_FORMAT "/%d", GetSystemIdentifier(), PostmasterPid);
 
 	initStringInfo(&req);
 	appendStringInfo(&req,
@@ -785,9 +787,10 @@ sidecar_request(SidecarConn *conn, const char *target)
 					 "Host: pg_meminfo\r\n"
 					 "X-Pg-Meminfo-Role: %u\r\n"
 					 "X-Pg-Meminfo-Backend-Pid: %d\r\n"
+					 "X-Pg-Meminfo-Cluster: %s\r\n"
 					 "Connection: close\r\n",
-					 target, role, MyProcPid);
-	sidecar_sign_request(&req, psprintf("%s.secret", conn->socket_path), target, role);
+					 target, role, MyProcPid, cluster);
+	sidecar_sign_request(&req, psprintf("%s.secret", conn->socket_path), target, role, cluster);
 	appendStringInfoString(&req, "\r\n");
 	send_all(conn, req.data, req.len);
 	pfree(req.data);

@@ -216,6 +216,12 @@ export class ThrowawayCluster {
     return pid;
   }
 
+  /** The cluster as the foreign data wrapper names it to the sidecar: "<system identifier>/<postmaster pid>". */
+  async name(): Promise<string> {
+    const [row] = await this.sql("SELECT system_identifier::text AS id FROM pg_control_system()");
+    return `${row?.id}/${await this.postmasterPid()}`;
+  }
+
   connectionConfig(database = "postgres", user = this.user): ConnectionConfig {
     return { host: this.socketDir, port: this.port, user, database };
   }

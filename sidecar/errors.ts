@@ -99,9 +99,9 @@ export class UnauthenticatedError extends SidecarError {
   }
 }
 
-export class ForeignProcessError extends SidecarError {
+export class WrongClusterError extends SidecarError {
   constructor(message: string, text?: ErrorText) {
-    super("FOREIGN_PROCESS", 403, "42501", message, text);
+    super("WRONG_CLUSTER", 421, "HV00N", message, text);
   }
 }
 

@@ -1,5 +1,6 @@
 /** Runs the sidecar on its Unix socket until SIGTERM or SIGINT. */
 import { chmod, rm } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { databaseError } from "./cluster/database-error.js";
@@ -13,6 +14,7 @@ import { ReadPool } from "./rows/read-pool.js";
 import { assertClusterIdentity } from "./security/process-identity.js";
 import { removeSecret, secretPathFor, writeSecret } from "./security/secret-file.js";
 import { prepareSocket } from "./security/socket-dir.js";
+import type { SocketLock } from "./security/socket-lock.js";
 
 export interface ServerOptions {
   pool: pg.PoolConfig;
@@ -43,12 +45,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...options.pool,
   });
   let app: FastifyInstance | undefined;
+  let lock: SocketLock | undefined;
   // An idle connection that the cluster drops must not crash the process; the next query reconnects.
   pool.on("error", (err) => app?.log.warn({ err: err.message }, "lost an idle connection to the cluster"));
   try {
     await assertClusterIdentity(await postmasterPid(pool));
     const socket = options.socket ?? (await defaultSocketPath(pool));
-    await prepareSocket(socket);
+    await refuseOtherClustersSocket(socket, pool);
+    lock = await prepareSocket(socket);
     const secretPath = secretPathFor(socket);
     const secret = await writeSecret(secretPath);
     const reads = new ReadPool({ size: options.readThreads });
@@ -84,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await pool.end();
         await rm(socket, { force: true });
         await removeSecret(secretPath);
+        await lock?.release();
       })();
       return closing;
     };
@@ -91,7 +96,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (err) {
     await app?.close();
     await pool.end();
+    await lock?.release();
     throw err;
+  }
+}
+
+/**
+ * A socket in a directory named for a port (.s.PGMEMINFO.<port>) is where the wrappers of the
+ * cluster on that port look for their sidecar: refuse to serve another cluster there.
+ */
+async function refuseOtherClustersSocket(socket: string, db: pg.Pool): Promise<void> {
+  const named = /^\.s\.PGMEMINFO\.(\d+)$/.exec(basename(dirname(socket)))?.[1];
+  if (named === undefined) return;
+  let port: string | undefined;
+  try {
+    ({
+      rows: [{ port } = { port: undefined }],
+    } = await db.query<{ port: string }>("SELECT current_setting('port') AS port"));
+  } catch (err) {
+    throw databaseError(err, "read its port");
+  }
+  if (port !== undefined && port !== named) {
+    throw new InternalError(`the socket "${socket}" belongs to the cluster on port ${named}`, {
+      detail: `The sidecar connects to the cluster on port ${port}.`,
+      hint: `Leave --socket out (the default is this cluster's own), or give --database the cluster on port ${named}.`,
+    });
   }
 }
 

@@ -168,7 +168,10 @@ CREATE FOREIGN TABLE @extschema@.memory_contexts (
 -- memory of its own (uss_bytes) that no context holds: JIT code, libraries,
 -- malloc outside PostgreSQL's allocator.  WHERE pid = ... reaches both
 -- sources: the join on pid carries the condition to backend_memory.
-CREATE VIEW @extschema@.backend_memory_contexts_top AS
+-- security_invoker: a dump is asked for with the privileges of whoever
+-- queries the view (EXECUTE on pg_log_backend_memory_contexts), never with
+-- those of the view's owner.
+CREATE VIEW @extschema@.backend_memory_contexts_top WITH (security_invoker = true) AS
 SELECT pid,
        m.backend_type,
        c.contexts,
@@ -193,3 +196,8 @@ SELECT pid,
 
 REVOKE ALL ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top FROM PUBLIC;
 GRANT SELECT ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top TO pg_read_all_stats;
+
+-- The postmaster's pid is no secret, and a view over backend_memory calls it
+-- with the privileges of whoever queries the view (functions are not checked
+-- as the view's owner, tables are).
+GRANT EXECUTE ON FUNCTION @extschema@.pg_meminfo_postmaster_pid() TO PUBLIC;

@@ -239,6 +239,10 @@ GRANT SELECT ON @extschema@.get_all_smaps, @extschema@.smap_summary,
   @extschema@.backend_memory_by_kind, @extschema@.backend_memory, @extschema@.cluster_memory TO pg_read_all_stats;
 REVOKE ALL ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION get_all_smaps(), pg_meminfo_postmaster_pid() TO pg_read_all_stats;
+-- The postmaster's pid is no secret, and a view over backend_memory calls it
+-- with the privileges of whoever queries the view (functions are not checked
+-- as the view's owner, tables are).
+GRANT EXECUTE ON FUNCTION pg_meminfo_postmaster_pid() TO PUBLIC;
 
 -- The memory contexts of the backends a query names by pid (WHERE pid = ...,
 -- pid = ANY (...) or pid IN (...) is required): each one writes them to the
@@ -268,7 +272,10 @@ CREATE FOREIGN TABLE @extschema@.memory_contexts (
 -- memory of its own (uss_bytes) that no context holds: JIT code, libraries,
 -- malloc outside PostgreSQL's allocator.  WHERE pid = ... reaches both
 -- sources: the join on pid carries the condition to backend_memory.
-CREATE VIEW @extschema@.backend_memory_contexts_top AS
+-- security_invoker: a dump is asked for with the privileges of whoever
+-- queries the view (EXECUTE on pg_log_backend_memory_contexts), never with
+-- those of the view's owner.
+CREATE VIEW @extschema@.backend_memory_contexts_top WITH (security_invoker = true) AS
 SELECT pid,
        m.backend_type,
        c.contexts,

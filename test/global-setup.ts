@@ -13,6 +13,8 @@ declare module "vitest" {
     sidecarSocket: string;
     dataDir: string;
     repoRoot: string;
+    /** The test cluster as requests name it: "<system identifier>/<postmaster pid>". */
+    clusterName: string;
   }
 }
 
@@ -54,5 +56,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("sidecarSocket", sidecar.socketPath);
   project.provide("dataDir", cluster.dataDir);
   project.provide("repoRoot", REPO_ROOT);
+  project.provide("clusterName", await cluster.name());
   return teardown;
 }

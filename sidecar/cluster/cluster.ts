@@ -1,8 +1,12 @@
-/** Which processes belong to the cluster, with when each started. */
-import { readFile } from "node:fs/promises";
+/**
+ * Which processes belong to the cluster, with when each started, and which cluster it is. The
+ * postmaster is found again whenever the cluster restarts (its start time changes), so the sidecar
+ * follows restarts, crash restarts included, without being restarted itself.
+ */
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InternalError } from "../errors.js";
-import type { StartLimits } from "../proc/process-stat.js";
+import type { Membership } from "../proc/process-stat.js";
 import { databaseError } from "./database-error.js";
 import type { Queryable } from "./queryable.js";
 
@@ -21,7 +25,8 @@ export class Cluster {
   readonly #db: Queryable;
   readonly #procRoot: string;
   readonly #parents: ParentsReader;
-  #postmaster: number | null = null;
+  /** The postmaster last found, and the start time of the cluster it was found for. */
+  #postmaster: { pid: number; startedMs: number } | null = null;
 
   constructor(db: Queryable, parents: ParentsReader, options: { procRoot?: string | undefined } = {}) {
     this.#db = db;
@@ -45,8 +50,7 @@ export class Cluster {
       ({
         rows: [row],
       } = await this.#db.query<Row>(
-        "SELECT pg_backend_pid() AS me, " +
-          "extract(epoch FROM pg_postmaster_start_time())::float8 * 1000 AS postmaster_started, " +
+        `SELECT pg_backend_pid() AS me, ${STARTED} AS postmaster_started, ` +
           "coalesce(array_agg(s.pid ORDER BY s.pid) FILTER (WHERE s.pid IS NOT NULL), '{}') AS pids, " +
           "coalesce(array_agg(extract(epoch FROM s.backend_start)::float8 * 1000 ORDER BY s.pid) " +
           "FILTER (WHERE s.pid IS NOT NULL), '{}') AS starts " +
@@ -54,8 +58,6 @@ export class Cluster {
         wanted === undefined ? [] : [[...wanted]],
       ));
     } catch (err) {
-      // The postmaster may have restarted with a new pid.
-      this.#postmaster = null;
       throw databaseError(err, "list its backends");
     }
     const started = new Map<number, number>();
@@ -63,22 +65,25 @@ export class Cluster {
     row.pids.forEach((pid, i) => {
       started.set(pid, row?.starts[i] ?? Number.NaN);
     });
-    const postmaster = await this.#postmasterPid(row.me);
+    const postmaster = await this.#postmasterOf(row.me, row.postmaster_started);
     if (wanted === undefined || wanted.has(postmaster)) started.set(postmaster, row.postmaster_started);
     return new Map([...started].sort((a, b) => a[0] - b[0]));
   }
 
   /**
-   * For each listed process, the latest start (clock ticks after boot) a process at its pid may have
-   * and still be the one listed; a later one got the pid after it (see process-start.ts).
+   * What a process at each listed pid must be to be read as the listed one (process-stat.ts): the
+   * postmaster or its child, of the OS user the postmaster runs as, and started no later than the
+   * listing says.
    */
-  async startLimits(started: ReadonlyMap<number, number>): Promise<StartLimits> {
+  async membership(started: ReadonlyMap<number, number>): Promise<Membership> {
     const boot = await this.#bootTimeMs();
-    const limits = new Map<number, number>();
+    const latestStart = new Map<number, number>();
     for (const [pid, ms] of started) {
-      if (!Number.isNaN(ms)) limits.set(pid, Math.ceil((ms + START_SLACK_MS - boot) / MS_PER_TICK));
+      if (!Number.isNaN(ms)) latestStart.set(pid, Math.ceil((ms + START_SLACK_MS - boot) / MS_PER_TICK));
     }
-    return limits;
+    const postmaster = this.#postmaster?.pid ?? 0;
+    const uid = (await stat(join(this.#procRoot, String(postmaster))).catch(() => null))?.uid ?? -1;
+    return { postmaster, uid, latestStart, procRoot: this.#procRoot };
   }
 
   #bootMs: number | null = null;
@@ -93,39 +98,38 @@ export class Cluster {
 
   /** The postmaster's pid, found through the sidecar's own backend. */
   async postmasterPid(): Promise<number> {
-    if (this.#postmaster !== null) return this.#postmaster;
-    let me: number | undefined;
-    try {
-      ({
-        rows: [{ me } = { me: undefined }],
-      } = await this.#db.query<{ me: number }>("SELECT pg_backend_pid() AS me"));
-    } catch (err) {
-      throw databaseError(err, "find its postmaster");
-    }
-    if (me === undefined) throw new InternalError("could not find the postmaster");
-    return this.#postmasterPid(me);
+    return (await this.identity()).postmaster;
   }
 
   /**
-   * Of the requested pids that are not processes of the cluster, those that are live processes of
-   * someone else (pid 1, the sidecar itself, another cluster's backend). A pid that no longer exists,
-   * or a child of our postmaster that pg_stat_activity does not list (one that is exiting, the
-   * logger), is not foreign: it simply has no rows.
+   * Which cluster this is, as the foreign data wrapper names it in every request
+   * ("<system identifier>/<postmaster pid>", docs/protocol.md): asked of the cluster each time.
    */
-  async foreignProcesses(requested: Iterable<number>, members: ReadonlySet<number>): Promise<number[]> {
-    const postmaster = this.#postmaster;
-    const others = [...requested].filter((pid) => !members.has(pid));
-    if (others.length === 0) return [];
-    const parents = await this.#parents(others);
-    return others.filter((_, i) => {
-      const ppid = parents[i];
-      return ppid !== null && (postmaster === null || ppid !== postmaster);
-    });
+  async identity(): Promise<{ postmaster: number; name: string }> {
+    type Row = { me: number; started: number; system_identifier: string };
+    let row: Row | undefined;
+    try {
+      ({
+        rows: [row],
+      } = await this.#db.query<Row>(
+        `SELECT pg_backend_pid() AS me, ${STARTED} AS started, ` +
+          "(SELECT system_identifier::text FROM pg_catalog.pg_control_system()) AS system_identifier",
+      ));
+    } catch (err) {
+      throw databaseError(err, "find its postmaster");
+    }
+    if (row === undefined) throw new InternalError("could not find the postmaster");
+    const postmaster = await this.#postmasterOf(row.me, row.started);
+    return { postmaster, name: `${row.system_identifier}/${postmaster}` };
   }
 
-  /** The postmaster is the parent of every backend; it does not change while the cluster runs. */
-  async #postmasterPid(backend: number): Promise<number> {
-    if (this.#postmaster !== null) return this.#postmaster;
+  /**
+   * The postmaster is the parent of every backend. It is the same while the cluster runs (a crash
+   * restart keeps it); a cluster started again has another start time, and its postmaster is looked
+   * up again through the backend that told us.
+   */
+  async #postmasterOf(backend: number, startedMs: number): Promise<number> {
+    if (this.#postmaster?.startedMs === startedMs) return this.#postmaster.pid;
     const [ppid = null] = await this.#parents([backend]);
     if (ppid === null) {
       throw new InternalError("could not find the postmaster", {
@@ -133,7 +137,10 @@ export class Cluster {
         hint: "The sidecar must run on the same host as the cluster, in the same PID namespace.",
       });
     }
-    this.#postmaster = ppid;
+    this.#postmaster = { pid: ppid, startedMs };
     return ppid;
   }
 }
+
+/** The cluster's start time in ms since the epoch. */
+const STARTED = "extract(epoch FROM pg_catalog.pg_postmaster_start_time())::float8 * 1000";

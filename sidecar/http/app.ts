@@ -43,7 +43,6 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
   }).withTypeProvider<JsonSchemaToTsProvider>();
   installErrorHandlers(app);
-  installRequestAuth(app, new SignatureVerifier(options.secret));
   const { pool, procRoot } = options;
   app.addHook("onClose", () => pool.close());
   // Which processes are the cluster's is always read from the real /proc.
@@ -51,6 +50,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     parentsFrom(await pool.run({ type: "parents", pids, procRoot: undefined }));
   const authorizer = new RoleAuthorizer(options.db);
   const cluster = new Cluster(options.db, parents);
+  installRequestAuth(app, new SignatureVerifier(options.secret), cluster);
   await app.register(rowsRoutes, { authorizer, cluster, copy: { pool, procRoot } });
   await app.register(limitsRoutes, { authorizer, cluster, pool });
   const dumps = new ContextDumps({

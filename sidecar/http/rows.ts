@@ -6,7 +6,6 @@ import type { Cluster } from "../cluster/cluster.js";
 import { SOURCES } from "../proc/columns.js";
 import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
 import { SharedReads, type SharingOptions } from "../rows/shared-reads.js";
-import { refuseForeign } from "./foreign-processes.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
 import { RowsHeaders, RowsQuery } from "./request-schemas.js";
 
@@ -49,9 +48,9 @@ export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions
         const wanted = request.query.pid === undefined ? null : parsePids(request.query.pid);
         await authorizer.authorize(role);
         const started = await cluster.processes(wanted ?? undefined);
+        // A wanted pid that is not the cluster's (pid 1, another user's process) simply has no rows.
         const pids = [...started.keys()];
-        if (wanted !== null) await refuseForeign(cluster, wanted, pids);
-        const startLimits = await cluster.startLimits(started);
+        const membership = await cluster.membership(started);
         request.log.debug({ source, role, backendPid, processes: pids.length }, "reading rows");
 
         // The first process is read before the status line, so its failure is still a JSON error. A
@@ -62,7 +61,7 @@ export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions
         const key = `${source}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
         const rows = shared.rows(
           key,
-          (signal) => copyRows(source, pids, columns, copy, startLimits, signal),
+          (signal) => copyRows(source, pids, columns, copy, membership, signal),
           gone.signal,
         );
         const first = await rows.next();

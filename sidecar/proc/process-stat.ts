@@ -1,13 +1,25 @@
 /**
- * Fields of /proc/PID/stat, and telling a listed process from a later one that got its pid. The
- * cluster lists each process with when it started; a process whose start time (field 22, clock ticks
- * after boot) is later than that, give or take a little, is another process, and its rows are not the
- * listed one's.
+ * Fields of /proc/PID/stat, and telling a process of the cluster from anything else at its pid. The
+ * cluster lists each process with when it started. The process now at that pid is the listed one
+ * only when it is the postmaster or a child of it, belongs to the cluster's OS user, started no later
+ * than the listing says (field 22, clock ticks after boot, give or take a little), and still has the
+ * same start time after its files are read.
  */
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { type ProcOptions, readProcFileSync, type ScratchBuffer } from "./proc-file.js";
 
-/** Per pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
-export type StartLimits = ReadonlyMap<number, number>;
+/** What a process must be to be read as the one the cluster listed at its pid. */
+export interface Membership {
+  /** The postmaster: the parent of every other process of the cluster. */
+  postmaster: number;
+  /** The cluster's OS user, who owns all its processes. */
+  uid: number;
+  /** Per listed pid: the latest start, in clock ticks after boot, of the process the cluster listed. */
+  latestStart: ReadonlyMap<number, number>;
+  /** Where the processes' stat files are: the real /proc unless a test says otherwise. */
+  procRoot?: string | undefined;
+}
 
 /**
  * Field `n` (1-based, as proc(5) numbers them) of the text of /proc/PID/stat, "pid (comm) state ppid
@@ -46,20 +58,25 @@ function readStat(pid: number, scratch: ScratchBuffer, options: ProcOptions): st
 }
 
 /**
- * True when the process now at pid started after the one listed. False when it has exited or cannot
- * be read: what was read before it went is its own.
+ * The start time of the process now at pid when it is the cluster's process listed there; null when
+ * it is not (another user's, not a child of the postmaster, started after the listing) or has gone.
  */
-export function isReused(
-  pid: number,
-  limits: StartLimits | undefined,
-  scratch: ScratchBuffer,
-  options: ProcOptions = {},
-): boolean {
-  const limit = limits?.get(pid);
-  if (limit === undefined) return false;
+export function memberStart(pid: number, membership: Membership, scratch: ScratchBuffer): number | null {
+  const options = { procRoot: membership.procRoot };
+  const limit = membership.latestStart.get(pid);
+  const stat = limit === undefined ? null : readStat(pid, scratch, options);
+  if (stat === null) return null;
+  const ticks = startTicksFromStat(stat);
+  if (ticks === null || ticks > (limit as number)) return null;
+  if (pid !== membership.postmaster && statNumber(stat, 4, 0) !== membership.postmaster) return null;
+  const owner = statSync(join(options.procRoot ?? "/proc", String(pid)), { throwIfNoEntry: false })?.uid;
+  return owner === membership.uid ? ticks : null;
+}
+
+/** The start time of the process now at pid; null when it has gone or its stat cannot be read. */
+export function startTicksOf(pid: number, scratch: ScratchBuffer, options: ProcOptions = {}): number | null {
   const stat = readStat(pid, scratch, options);
-  const ticks = stat === null ? null : startTicksFromStat(stat);
-  return ticks !== null && ticks > limit;
+  return stat === null ? null : startTicksFromStat(stat);
 }
 
 /**

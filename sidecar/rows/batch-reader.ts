@@ -10,7 +10,7 @@ import { readKindContext } from "../proc/kind-context.js";
 import { byKindCopyText } from "../proc/kind-rows.js";
 import { type KindContext, KindTotals, sumByKind } from "../proc/memory-kinds.js";
 import { type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
-import { isReused, type StartLimits } from "../proc/process-stat.js";
+import { type Membership, memberStart, startTicksOf } from "../proc/process-stat.js";
 import {
   type ProcessValueSource,
   type ProcessValues,
@@ -31,7 +31,8 @@ const CONTEXT_MS = 1000;
 
 export interface BatchOptions extends ProcOptions {
   pageSize: number;
-  startLimits?: StartLimits | undefined;
+  /** Which processes are the cluster's (process-stat.ts); without it, every pid given is read. */
+  membership?: Membership | undefined;
 }
 
 export class BatchReader {
@@ -45,18 +46,26 @@ export class BatchReader {
 
   /**
    * Rows of each process in the order given, in one buffer with its own ArrayBuffer (so it can be
-   * transferred to another thread). Processes that have exited, or whose pid now belongs to a later
-   * process, are skipped; any other read error is thrown (ProcUnreadableError).
+   * transferred to another thread). Processes that have exited, or that are not the cluster's listed
+   * process (membership), are skipped; any other read error is thrown (ProcUnreadableError).
    */
   read(source: Source, pids: readonly number[], columns: readonly Column[], options: BatchOptions): Buffer {
     const valueSources = valueSourcesOf(columns);
+    const { membership } = options;
     const out = this.#out;
     out.reset();
     for (const pid of pids) {
+      // Checked before the read, so nothing of another process is opened, and after it: if the pid
+      // still holds the process that started then, what was read is its.
+      const start = membership === undefined ? null : memberStart(pid, membership, this.#stat);
+      if (membership !== undefined && start === null) continue;
       const before = out.pos;
-      this.#append(source, pid, columns, options, valueSources);
-      // Checked after the read: if the pid still belongs to the listed process, what was read is its.
-      if (out.pos > before && isReused(pid, options.startLimits, this.#stat, options)) out.pos = before;
+      try {
+        this.#append(source, pid, columns, options, valueSources);
+      } catch (err) {
+        if (membership === undefined || this.#startOf(pid, membership) === start) throw err;
+      }
+      if (membership !== undefined && this.#startOf(pid, membership) !== start) out.pos = before;
     }
     // allocUnsafeSlow: never a slice of Node's shared pool, which must not be transferred.
     const rows = Buffer.allocUnsafeSlow(out.pos);
@@ -92,6 +101,10 @@ export class BatchReader {
     // `buf` is a view of #scratch; the small files go to their own buffer, so it stays valid.
     if (!readProcessValues(pid, valueSources, this.#small, options.pageSize, values, options)) return;
     appendRollup(this.#out, buf, pid, columns, values);
+  }
+
+  #startOf(pid: number, membership: Membership): number | null {
+    return startTicksOf(pid, this.#stat, { procRoot: membership.procRoot });
   }
 
   /** The cluster's executable and main segment, read again once a second or while something is missing. */

@@ -6,7 +6,7 @@
  */
 import type { Column, Source } from "../proc/columns.js";
 import { pageSize } from "../proc/page-size.js";
-import type { StartLimits } from "../proc/process-stat.js";
+import type { Membership } from "../proc/process-stat.js";
 import { rowsPacer } from "./gc-pacer.js";
 import type { ReadPool } from "./read-pool.js";
 
@@ -38,7 +38,7 @@ export async function* copyRows(
   pids: readonly number[],
   columns: readonly Column[],
   options: CopyOptions,
-  startLimits?: StartLimits,
+  membership?: Membership,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer, void, undefined> {
   const { pool } = options;
@@ -55,13 +55,19 @@ export async function* copyRows(
   let next = 0;
   const submit = () => {
     const batch = pids.slice(next, next + size);
-    const limits =
-      startLimits &&
-      batch.flatMap((pid): [number, number][] => {
-        const limit = startLimits.get(pid);
+    const batchMembership = membership && {
+      postmaster: membership.postmaster,
+      uid: membership.uid,
+      procRoot: membership.procRoot,
+      latestStart: batch.flatMap((pid): [number, number][] => {
+        const limit = membership.latestStart.get(pid);
         return limit === undefined ? [] : [[pid, limit]];
-      });
-    const rows = pool.run({ ...task, pids: batch, startLimits: limits }, { admit: next === 0, signal });
+      }),
+    };
+    const rows = pool.run(
+      { ...task, pids: batch, membership: batchMembership },
+      { admit: next === 0, signal },
+    );
     // Awaited in order below; until then a failure must not count as unhandled.
     rows.catch(() => {});
     inFlight.push(rows);

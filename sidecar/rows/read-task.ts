@@ -19,8 +19,10 @@ export interface RowsTask {
   columns: readonly Column[];
   procRoot: string | undefined;
   pageSize: number;
-  /** [pid, latest start in clock ticks] of the batch's processes (process-stat.ts). */
-  startLimits?: [number, number][] | undefined;
+  /** Which processes are the cluster's, with [pid, latest start in clock ticks] of the batch's (process-stat.ts). */
+  membership?:
+    | { postmaster: number; uid: number; latestStart: [number, number][]; procRoot?: string | undefined }
+    | undefined;
 }
 
 export interface ParentsTask {
@@ -66,7 +68,10 @@ export class TaskRunner {
     return this.#reader.read(task.source, task.pids, this.#columnsOf(task), {
       procRoot: task.procRoot,
       pageSize: task.pageSize,
-      startLimits: task.startLimits === undefined ? undefined : new Map(task.startLimits),
+      membership:
+        task.membership === undefined
+          ? undefined
+          : { ...task.membership, latestStart: new Map(task.membership.latestStart) },
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * Request signatures: every request carries an HMAC-SHA256, keyed by the secret the sidecar writes next
- * to its socket, over its method, target, role, backend pid, time and a nonce (docs/protocol.md,
+ * to its socket, over its method, target, role, backend pid, cluster, time and a nonce (docs/protocol.md,
  * "Signature"). Only a process that can read the secret file can make a request the sidecar accepts.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -11,6 +11,8 @@ export interface SignedFields {
   target: string;
   role: string;
   backendPid: string;
+  /** "<system identifier>/<postmaster pid>" of the caller's cluster. */
+  cluster: string;
   time: string;
   nonce: string;
 }
@@ -19,6 +21,7 @@ export interface SignedFields {
 export const SIGNATURE_HEADERS = {
   role: "x-pg-meminfo-role",
   backendPid: "x-pg-meminfo-backend-pid",
+  cluster: "x-pg-meminfo-cluster",
   time: "x-pg-meminfo-time",
   nonce: "x-pg-meminfo-nonce",
   signature: "x-pg-meminfo-signature",
@@ -26,7 +29,7 @@ export const SIGNATURE_HEADERS = {
 
 /** The text the signature covers: the fields joined by newlines, in protocol order. */
 export function signedText(f: SignedFields): string {
-  return [f.method, f.target, f.role, f.backendPid, f.time, f.nonce].join("\n");
+  return [f.method, f.target, f.role, f.backendPid, f.cluster, f.time, f.nonce].join("\n");
 }
 
 /** Hex HMAC-SHA256 of the fields under the secret. */
@@ -83,13 +86,17 @@ export class SignatureVerifier {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Throws UNAUTHENTICATED unless the request is signed with our secret, fresh and not replayed. */
-  verify(method: string, target: string, headers: Headers): void {
+  /**
+   * Throws UNAUTHENTICATED unless the request is signed with our secret, fresh and not replayed.
+   * Returns the cluster the request says it comes from (signed, so the caller cannot change it).
+   */
+  verify(method: string, target: string, headers: Headers): string {
     const fields: SignedFields = {
       method,
       target,
       role: single(headers, SIGNATURE_HEADERS.role),
       backendPid: single(headers, SIGNATURE_HEADERS.backendPid),
+      cluster: single(headers, SIGNATURE_HEADERS.cluster),
       time: single(headers, SIGNATURE_HEADERS.time),
       nonce: single(headers, SIGNATURE_HEADERS.nonce),
     };
@@ -112,6 +119,7 @@ export class SignatureVerifier {
       if (oldest !== undefined) this.#seen.delete(oldest);
     }
     this.#seen.set(fields.nonce, now + 2 * this.#maxSkewMs);
+    return fields.cluster;
   }
 
   #forgetExpired(now: number): void {

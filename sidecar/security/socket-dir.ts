@@ -2,6 +2,7 @@
 import { lstat, mkdir, unlink } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
+import { lockSocket, type SocketLock } from "./socket-lock.js";
 
 export class SocketDirError extends Error {
   readonly hint: string;
@@ -105,8 +106,18 @@ export async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-/** Everything before listen: the private directory, then the stale socket. */
-export async function prepareSocket(path: string): Promise<void> {
+/**
+ * Everything before listen: the private directory, the lock that keeps a second sidecar away from
+ * the socket and the secret, then the stale socket. Returns the lock, to release after the rest.
+ */
+export async function prepareSocket(path: string): Promise<SocketLock> {
   await preparePrivateDirectory(dirname(path));
-  await clearStaleSocket(path);
+  const lock = await lockSocket(path);
+  try {
+    await clearStaleSocket(path);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  return lock;
 }

@@ -1,7 +1,9 @@
 /**
- * The sidecar losing its database: requests fail fast with a clear error, and it reconnects by itself.
- * A second throwaway cluster is the sidecar's database (it can be stopped and restarted without
- * disturbing the run's cluster), and the run's cluster asks that sidecar through a test server.
+ * The sidecar losing its database: requests fail fast with a clear error, and it follows the cluster
+ * through restarts by itself (a new postmaster, crash restarts). A second throwaway cluster is the
+ * sidecar's (it can be stopped and restarted without disturbing the run's cluster). While it is down,
+ * the test asks the sidecar directly, signed as that cluster's wrapper would; while it is up, through
+ * the cluster's own foreign tables.
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,28 +12,54 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asClusterUser, run } from "../../harness/run-as.js";
 import type { SidecarProcess } from "../../harness/sidecar-process.js";
 import { ThrowawayCluster } from "../../harness/throwaway-cluster.js";
-import { connect } from "../support/db.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
-import { createTestServer, dropTestServer } from "../support/foreign-server.js";
+import { createTestServer } from "../support/foreign-server.js";
 import { privateDir } from "../support/private-dir.js";
+import { get } from "../support/raw-http.js";
+import { secretOf, signedHeaders } from "../support/signing.js";
 
 type Outcome = { ok: true; rows: number } | { ok: false; code: string; message: string; ms: number };
 
 describe("the sidecar's database goes away and comes back", () => {
   let other: ThrowawayCluster;
   let sidecar: SidecarProcess;
-  let client: pg.Client;
   let dir: string | undefined;
+  /** The cluster as its wrapper names it; its postmaster pid changes when it starts again. */
+  let name: string;
 
+  /** Through the cluster's own foreign table, on a new connection (the cluster may have restarted). */
   async function ask(): Promise<Outcome> {
     const start = performance.now();
+    let client: pg.Client | undefined;
     try {
-      const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM lost_summary");
+      client = await other.connect();
+      const r = await client.query<{ n: number; postmaster: number }>(
+        "SELECT count(*)::int AS n, count(*) FILTER (WHERE pid = pg_meminfo_postmaster_pid())::int AS postmaster " +
+          "FROM lost_summary",
+      );
+      // The postmaster is among the rows whenever anything is: the sidecar knows the current one.
+      expect(r.rows[0]?.postmaster).toBe(1);
       return { ok: true, rows: r.rows[0]?.n ?? 0 };
     } catch (error) {
       const e = error as pg.DatabaseError;
       return { ok: false, code: e.code ?? "none", message: e.message, ms: performance.now() - start };
+    } finally {
+      await client?.end().catch(() => {});
     }
+  }
+
+  /** Directly, signed as the cluster's wrapper, for while the cluster cannot run a query. */
+  async function askDirectly(): Promise<Outcome> {
+    const start = performance.now();
+    const target = "/v1/summary?columns=pid";
+    const headers = signedHeaders(secretOf(sidecar.socketPath), target, {
+      "x-pg-meminfo-role": "10",
+      "x-pg-meminfo-cluster": name,
+    });
+    const res = await get(sidecar.socketPath, target, headers);
+    if (res.status === 200) return { ok: true, rows: res.body.split("\n").length - 1 };
+    const body = JSON.parse(res.body) as { sqlstate: string; message: string };
+    return { ok: false, code: body.sqlstate, message: body.message, ms: performance.now() - start };
   }
 
   /** Asks until an answer has rows; every failure on the way must be the clear, fast kind. */
@@ -57,14 +85,18 @@ describe("the sidecar's database goes away and comes back", () => {
     await other.start();
     dir = await privateDir("pg-meminfo-dbloss-sock-");
     sidecar = await startSidecarAt(join(dir, "sidecar.sock"), other);
-    client = await connect();
-    await createTestServer(client, "lost", { socket: sidecar.socketPath, timeout: "10" });
+    await other.sql("CREATE EXTENSION pg_meminfo");
+    const client = await other.connect();
+    try {
+      await createTestServer(client, "lost", { socket: sidecar.socketPath, timeout: "10" });
+    } finally {
+      await client.end();
+    }
+    name = await other.name();
   }, 120_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
-    if (client) await dropTestServer(client, "lost");
-    await client?.end();
     await sidecar?.stop();
     await other?.destroy();
   });
@@ -78,7 +110,7 @@ describe("the sidecar's database goes away and comes back", () => {
   it("database stopped: fails fast with 08006 and says it cannot reach the cluster; back when it starts", async () => {
     expect((await pgCtl(["-m", "fast", "-w", "stop"])).code).toBe(0);
     for (let i = 0; i < 3; i++) {
-      const outcome = await ask();
+      const outcome = await askDirectly();
       expect(outcome.ok).toBe(false);
       if (outcome.ok) return;
       expect(outcome.code).toBe("08006");
@@ -87,9 +119,12 @@ describe("the sidecar's database goes away and comes back", () => {
       expect(outcome.ms).toBeLessThan(5_000);
     }
     expect(sidecar.running).toBe(true);
+    const before = await other.postmasterPid().catch(() => 0);
     await other.start();
+    expect(await other.postmasterPid()).not.toBe(before);
     const seen = await untilServed(20_000);
     for (const outcome of seen) if (!outcome.ok) expect(outcome.code).toBe("08006");
+    name = await other.name();
   });
 
   it("database crash-restarted (immediate stop): reconnects by itself", async () => {
@@ -99,6 +134,20 @@ describe("the sidecar's database goes away and comes back", () => {
     const seen = await untilServed(20_000);
     for (const outcome of seen)
       if (!outcome.ok) expect([outcome.code, outcome.message]).toEqual(["08006", expect.any(String)]);
+    name = await other.name();
+  });
+
+  it("a backend killed (the postmaster's crash restart, same postmaster): served again, postmaster included", async () => {
+    expect((await ask()).ok).toBe(true);
+    const postmaster = await other.postmasterPid();
+    const [victim] = await other.sql<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+    );
+    expect(victim).toBeDefined();
+    process.kill(victim?.pid as number, "SIGKILL");
+    const seen = await untilServed(30_000);
+    expect(seen.at(-1)).toMatchObject({ ok: true });
+    expect(await other.postmasterPid()).toBe(postmaster);
   });
 
   it("database hung (every process stopped): fails with 08006 well before the FDW's timeout", async () => {
@@ -108,7 +157,7 @@ describe("the sidecar's database goes away and comes back", () => {
     const stopped = [postmaster, ...children.filter((pid) => pid > 0)];
     for (const pid of stopped) process.kill(pid, "SIGSTOP");
     try {
-      const outcome = await ask();
+      const outcome = await askDirectly();
       expect(outcome).toMatchObject({ ok: false, code: "08006" });
       if (outcome.ok) return;
       expect(outcome.message).toMatch(/^could not reach the cluster to /);

@@ -7,7 +7,7 @@ const DESCRIBE = `
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
        CASE d.classid
          WHEN 'pg_class'::regclass THEN (
-           SELECT concat_ws(' | ', c.relkind, c.relacl::text,
+           SELECT concat_ws(' | ', c.relkind, c.relacl::text, c.reloptions::text,
                     (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
                                        coalesce(' ' || a.attacl::text, ''), ', ' ORDER BY a.attnum)
                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),

@@ -217,6 +217,16 @@ describe("privileges of memory_contexts", () => {
     expect(error.hint).toBe(`GRANT EXECUTE ON FUNCTION pg_log_backend_memory_contexts(integer) TO ${stats};`);
   });
 
+  it("nor through backend_memory_contexts_top, owned by the superuser who created the extension", async () => {
+    const error = await as(stats, (c) =>
+      failure(c, `SELECT * FROM backend_memory_contexts_top WHERE pid = ${idlePid}`),
+    );
+    expect(error.code).toBe("42501");
+    expect(error.message).toBe(
+      "permission denied: must have EXECUTE on pg_log_backend_memory_contexts(integer)",
+    );
+  });
+
   it("with that GRANT, the member reads them", async () => {
     await admin.query(`GRANT EXECUTE ON FUNCTION pg_log_backend_memory_contexts(integer) TO ${stats}`);
     const { rows } = await as(stats, (c) =>

@@ -1,14 +1,24 @@
 /**
  * A backend that exits and whose pid is taken by a process outside the cluster: that process's memory
- * is never reported under the old backend's pid. The pid is reused on purpose through
+ * is never reported under the old backend's pid, whether the pid is taken before the listing or
+ * between the listing and the read. The pid is reused on purpose through
  * /proc/sys/kernel/ns_last_pid (root only).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isRoot } from "../../harness/run-as.js";
+import { Cluster } from "../../sidecar/cluster/cluster.js";
+import { copyRows } from "../../sidecar/rows/copy-rows.js";
+import { ReadPool } from "../../sidecar/rows/read-pool.js";
+import { parentsFrom } from "../../sidecar/rows/read-task.js";
 import { backendPid, connect } from "../support/db.js";
+import { columns } from "../support/fixtures.js";
+import { testPool } from "../support/pool.js";
 
 const NS_LAST_PID = "/proc/sys/kernel/ns_last_pid";
 
@@ -78,11 +88,9 @@ describe.skipIf(!canReusePids)("a backend's pid reused by another process", () =
     expect(comm()).toBe("sleep");
 
     const { summary, smaps } = await rowsFor(pid);
-    // Either nothing (the pid is no backend) or a refusal naming it as outside the cluster: never rows.
-    for (const answer of [summary, smaps]) {
-      if (typeof answer === "string") expect(answer).toBe("42501");
-      else expect(answer).toEqual([]);
-    }
+    // Nothing: the pid is no process of the cluster.
+    expect(summary).toEqual([]);
+    expect(smaps).toEqual([]);
     const all = await client.query<{ pid: number }>("SELECT pid FROM smap_summary");
     expect(all.rows.map((r) => r.pid)).not.toContain(pid);
     const mappings = await client.query<{ n: number }>(
@@ -114,6 +122,80 @@ describe.skipIf(!canReusePids)("a backend's pid reused by another process", () =
       expect(app.rows).toEqual([{ application_name: "pg-meminfo-reused-pid" }]);
     } finally {
       await session.end();
+    }
+  });
+});
+
+describe.skipIf(!canReusePids)("a backend's pid taken between the listing and the read", () => {
+  const children: ChildProcess[] = [];
+  const db = testPool();
+  const reads = new ReadPool({ size: 0 });
+  const cluster = new Cluster(db, async (pids) =>
+    parentsFrom(await reads.run({ type: "parents", pids, procRoot: undefined })),
+  );
+
+  afterAll(async () => {
+    for (const child of children) child.kill("SIGKILL");
+    await reads.close();
+    await db.end();
+  });
+
+  /** Rows of the sidecar's streaming path for what the cluster listed, read after `between` ran. */
+  async function readAfter(pid: number, between: () => Promise<void>, procRoot?: string): Promise<string> {
+    const listed = await cluster.processes(new Set([pid]));
+    expect([...listed.keys()]).toContain(pid);
+    const membership = await cluster.membership(listed);
+    await between();
+    let text = "";
+    for await (const chunk of copyRows(
+      "summary",
+      [...listed.keys()],
+      columns("summary", "pid,pss"),
+      {
+        pool: reads,
+        procRoot,
+      },
+      membership,
+    )) {
+      text += chunk.toString();
+    }
+    return text;
+  }
+
+  it.each([
+    [
+      "the cluster's OS user (not the postmaster's child)",
+      ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups"],
+    ],
+    [
+      "another OS user (its files the sidecar could not even open)",
+      ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"],
+    ],
+  ])("run by %s, started at once: left out, nothing opened", async (_who, prefix) => {
+    const session = await connect();
+    const pid = await backendPid(session);
+    // The process at the pid is not even opened: its memory file here is a directory, which a read
+    // would fail on (PROC_UNREADABLE) if identity were checked only afterwards.
+    const fixture = await mkdtemp(join(tmpdir(), "pg-meminfo-reuse-"));
+    await mkdir(join(fixture, String(pid), "smaps_rollup"), { recursive: true });
+    try {
+      const text = await readAfter(
+        pid,
+        async () => {
+          await session.end();
+          for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++)
+            await new Promise((r) => setTimeout(r, 20));
+          const command = [...prefix, "sleep", "60"];
+          children.push(await spawnWithPid(pid, command[0] as string, command.slice(1)));
+          const comm = () => readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+          for (let i = 0; i < 100 && comm() !== "sleep"; i++) await new Promise((r) => setTimeout(r, 20));
+          expect(comm()).toBe("sleep");
+        },
+        fixture,
+      );
+      expect(text).toBe("");
+    } finally {
+      await rm(fixture, { recursive: true, force: true });
     }
   });
 });

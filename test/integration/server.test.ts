@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { CLUSTER_OS_USER } from "../../harness/run-as.js";
 import { secretPathFor } from "../../sidecar/security/secret-file.js";
 import { startSidecarAt } from "../support/extra-sidecar.js";
+import { get as rawGet } from "../support/raw-http.js";
 import { secretOf, signedHeaders } from "../support/signing.js";
 
 const BIN = fileURLToPath(new URL("../../bin/pg-meminfo", import.meta.url));
@@ -36,11 +37,12 @@ describe("the sidecar's socket", () => {
     const base = await mkdtemp(join(tmpdir(), "pg-meminfo-server-"));
     // The sidecar runs as the cluster's OS user, who creates the private directory in here.
     await chown(base, Number(execFileSync("id", ["-u", CLUSTER_OS_USER]).toString()), 0);
-    const socket = join(base, ".s.PGMEMINFO.1", "sidecar.sock");
+    const dir = `.s.PGMEMINFO.${inject("pgPort")}`;
+    const socket = join(base, dir, "sidecar.sock");
     const sidecar = await startSidecarAt(socket);
     try {
       expect((await lstat(socket)).mode & 0o777).toBe(0o600);
-      expect((await lstat(join(base, ".s.PGMEMINFO.1"))).mode & 0o777).toBe(0o700);
+      expect((await lstat(join(base, dir))).mode & 0o777).toBe(0o700);
       expect((await lstat(secretPathFor(socket))).mode & 0o777).toBe(0o600);
       const res = await get(socket, "/v1/summary?columns=pid&pid=4194304");
       expect(res).toEqual({ status: 200, body: "" });
@@ -53,6 +55,73 @@ describe("the sidecar's socket", () => {
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(secretPathFor(socket))).toBe(false);
     await rm(base, { recursive: true, force: true });
+  });
+});
+
+describe("one sidecar per cluster, serving its own cluster only", () => {
+  async function privateBase(): Promise<string> {
+    const base = await mkdtemp(join(tmpdir(), "pg-meminfo-server-"));
+    await chown(base, Number(execFileSync("id", ["-u", CLUSTER_OS_USER]).toString()), 0);
+    return base;
+  }
+
+  it("refuses to start on the socket directory of another port's cluster", async () => {
+    const base = await privateBase();
+    const socket = join(base, `.s.PGMEMINFO.${inject("pgPort") + 1}`, "sidecar.sock");
+    try {
+      await expect(startSidecarAt(socket)).rejects.toThrow(
+        new RegExp(`the socket "${socket}" belongs to the cluster on port ${inject("pgPort") + 1}`),
+      );
+      expect(existsSync(socket)).toBe(false);
+      expect(existsSync(secretPathFor(socket))).toBe(false);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it("of two sidecars started at the same moment, one serves and the other leaves its files alone", async () => {
+    const base = await privateBase();
+    const socket = join(base, "sidecar.sock");
+    try {
+      for (let round = 0; round < 3; round++) {
+        const started = await Promise.allSettled([startSidecarAt(socket), startSidecarAt(socket)]);
+        const up = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+        const down = started.flatMap((s) => (s.status === "rejected" ? [String(s.reason)] : []));
+        try {
+          expect(up, down.join("\n")).toHaveLength(1);
+          expect(down[0]).toMatch(/another sidecar (is running for|is listening on)/);
+          // The survivor's secret is the one on disk: its requests are accepted.
+          expect(await get(socket, "/v1/summary?columns=pid&pid=4194304")).toEqual({ status: 200, body: "" });
+        } finally {
+          for (const sidecar of up) await sidecar.stop();
+        }
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a request that names another cluster, even one signed with its secret", async () => {
+    const base = await privateBase();
+    const socket = join(base, "sidecar.sock");
+    const sidecar = await startSidecarAt(socket);
+    try {
+      const path = "/v1/summary?columns=pid";
+      const headers = signedHeaders(secretOf(socket), path, {
+        "x-pg-meminfo-role": "10",
+        "x-pg-meminfo-cluster": "7000000000000000000/1",
+      });
+      const res = await rawGet(socket, path, headers);
+      expect(res.status).toBe(421);
+      expect(JSON.parse(res.body)).toMatchObject({
+        code: "WRONG_CLUSTER",
+        sqlstate: "HV00N",
+        message: "this sidecar serves another PostgreSQL cluster",
+      });
+    } finally {
+      await sidecar.stop();
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -49,12 +49,17 @@ export async function queryError(
   client: pg.Client,
   text: string,
   params: unknown[] = [],
-): Promise<{ code: string | undefined; message: string; hint: string | undefined }> {
+): Promise<{
+  code: string | undefined;
+  message: string;
+  detail: string | undefined;
+  hint: string | undefined;
+}> {
   try {
     await client.query(text, params);
   } catch (error) {
     const e = error as pg.DatabaseError;
-    return { code: e.code, message: e.message, hint: e.hint };
+    return { code: e.code, message: e.message, detail: e.detail, hint: e.hint };
   }
   throw new Error(`query succeeded but an error was expected: ${text}`);
 }

@@ -1,6 +1,7 @@
 // Signs requests to the sidecar the way the foreign data wrapper does (docs/protocol.md, "Signature").
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { inject } from "vitest";
 import { SIGNATURE_HEADERS, sign } from "../../sidecar/security/request-signature.js";
 import { secretPathFor } from "../../sidecar/security/secret-file.js";
 
@@ -15,7 +16,8 @@ export function secretOf(socketPath: string): string {
 /**
  * The headers of a request for target, with a time, a fresh nonce and the signature added. The role
  * and backend pid headers are signed as given (a missing one is signed as ""), so tests can send them
- * missing or malformed and still get past the signature.
+ * missing or malformed and still get past the signature. The cluster is the test cluster's unless
+ * given.
  */
 export function signedHeaders(
   secret: string,
@@ -25,6 +27,7 @@ export function signedHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {
     [SIGNATURE_HEADERS.backendPid]: String(process.pid),
+    [SIGNATURE_HEADERS.cluster]: inject("clusterName") ?? "",
     ...headers,
     [SIGNATURE_HEADERS.time]: String(options.time ?? Math.floor(Date.now() / 1000)),
     [SIGNATURE_HEADERS.nonce]: options.nonce ?? randomBytes(16).toString("hex"),
@@ -35,6 +38,7 @@ export function signedHeaders(
     target,
     role: out[SIGNATURE_HEADERS.role] ?? "",
     backendPid: out[SIGNATURE_HEADERS.backendPid] ?? "",
+    cluster: out[SIGNATURE_HEADERS.cluster] ?? "",
     time: out[SIGNATURE_HEADERS.time] ?? "",
     nonce: out[SIGNATURE_HEADERS.nonce] ?? "",
   });

@@ -26,11 +26,20 @@ function headers(overrides: Record<string, string> = {}, time = NOW / 1000) {
 
 describe("request signatures", () => {
   it("signs the fields joined by newlines, in protocol order", () => {
-    const fields = { method: "GET", target: TARGET, role: "10", backendPid: "7", time: "1", nonce: "ab" };
-    expect(signedText(fields)).toBe(`GET\n${TARGET}\n10\n7\n1\nab`);
-    // Known answer, from: printf 'GET\n/v1/smaps?columns=pid&pid=42\n10\n7\n1\nab' | openssl dgst -sha256 -hmac fff...f
-    expect(sign(SECRET, fields)).toBe("e338b6093e72c354a005decf4b4509dc037287730c2faf29ce2b63f983e44d96");
+    const fields = {
+      method: "GET",
+      target: TARGET,
+      role: "10",
+      backendPid: "7",
+      cluster: "1/2",
+      time: "1",
+      nonce: "ab",
+    };
+    expect(signedText(fields)).toBe(`GET\n${TARGET}\n10\n7\n1/2\n1\nab`);
+    // Known answer, from: printf 'GET\n/v1/smaps?columns=pid&pid=42\n10\n7\n1/2\n1\nab' | openssl dgst -sha256 -hmac fff...f
+    expect(sign(SECRET, fields)).toBe("97eb3b3da083637de5e600fca3edd4953c810dc40c47433ee9a0803521167514");
     expect(sign(SECRET, fields)).not.toBe(sign(SECRET, { ...fields, role: "11" }));
+    expect(sign(SECRET, fields)).not.toBe(sign(SECRET, { ...fields, cluster: "1/3" }));
   });
 
   it("accepts a fresh, correctly signed request once", () => {

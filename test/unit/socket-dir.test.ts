@@ -99,7 +99,9 @@ describe("clearStaleSocket", () => {
   });
 
   it("is fine with no socket at all", async () => {
-    await expect(prepareSocket(join(base, "d", "sidecar.sock"))).resolves.toBeUndefined();
+    const lock = await prepareSocket(join(base, "d", "sidecar.sock"));
+    expect(lock.path).toBe(join(base, "d", "sidecar.sock.lock"));
     expect((await lstat(join(base, "d"))).mode & 0o777).toBe(0o700);
+    await lock.release();
   });
 });

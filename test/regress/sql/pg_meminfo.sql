@@ -46,6 +46,23 @@ CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo;  -- ERROR
 CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (source 'maps');  -- ERROR
 CREATE FOREIGN TABLE regress_t (pid int) SERVER pg_meminfo OPTIONS (source 'summary', socket '/tmp/x');  -- ERROR
 
+-- A scan never runs code of the table's owner: no defaults, no generated
+-- columns, no domains or other types that are not built in.
+CREATE FOREIGN TABLE regress_defaults (pid int, pss bigint DEFAULT 1)
+  SERVER pg_meminfo OPTIONS (source 'summary');
+SELECT count(*) FROM regress_defaults;  -- ERROR
+EXPLAIN (COSTS OFF) SELECT pid FROM regress_defaults;  -- ERROR
+DROP FOREIGN TABLE regress_defaults;
+CREATE FOREIGN TABLE regress_generated (pid int, pss bigint GENERATED ALWAYS AS (pid * 2) STORED)
+  SERVER pg_meminfo OPTIONS (source 'summary');
+SELECT count(*) FROM regress_generated;  -- ERROR
+DROP FOREIGN TABLE regress_generated;
+CREATE DOMAIN regress_pid AS int CHECK (VALUE > 0);
+CREATE FOREIGN TABLE regress_domain (pid regress_pid) SERVER pg_meminfo OPTIONS (source 'summary');
+SELECT count(*) FROM regress_domain;  -- ERROR
+DROP FOREIGN TABLE regress_domain;
+DROP DOMAIN regress_pid;
+
 -- A server whose sidecar is not there.
 CREATE SERVER regress_nowhere FOREIGN DATA WRAPPER pg_meminfo_fdw
   OPTIONS (socket '/nonexistent/pg_meminfo/sidecar.sock', timeout '2');
@@ -98,10 +115,13 @@ SELECT count(*) > 10 AS many_mappings,
        bool_and(pss <= rss) AS pss_le_rss,
        count(*) FILTER (WHERE sys_path LIKE '%postgres%') > 0 AS maps_postgres_binary
 FROM get_all_smaps() WHERE pid = pg_backend_pid();
--- Only processes of this cluster: a live process outside it is refused, a pid
--- no process has (the kernel's PID_MAX_LIMIT) has no rows.
-SELECT count(*) FROM smap_summary WHERE pid = 1;  -- ERROR
+-- Only processes of this cluster: a live process outside it (pid 1), a pid no
+-- process has (the kernel's PID_MAX_LIMIT) and a negative pid have no rows,
+-- alone or beside a backend's pid.
+SELECT count(*) FROM smap_summary WHERE pid = 1;
 SELECT count(*) FROM smap_summary WHERE pid = 4194304;
+SELECT count(*) FROM smap_summary WHERE pid = -1;
+SELECT count(*) FROM smap_summary WHERE pid IN (-1, 1, pg_backend_pid());
 SELECT count(*) FROM smap_summary WHERE pid = NULL;
 SELECT count(*) FROM smap_summary WHERE pid = ANY ('{}'::int[]);
 -- Memory contexts: only of the backends a query names (a dump of each is
