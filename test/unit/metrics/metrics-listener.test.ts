@@ -221,6 +221,14 @@ describe("the metrics listener", () => {
     expect(processes).toBe(40);
   });
 
+  it("listens on IPv6 loopback too, and names it in brackets", async () => {
+    const source = new FakeSampleSource(1000);
+    source.succeed(round([processSample(10)], Date.now()));
+    listener = await MetricsListener.start({ address: { host: "::1", port: 0 }, source });
+    expect(listener.url).toBe(`http://[::1]:${listener.address.port}/metrics`);
+    expect(sumOf(parseExposition(await (await fetch(listener.url)).text()), "pg_meminfo_processes")).toBe(1);
+  });
+
   it("refuses an address it cannot listen on, saying why", async () => {
     const l = await start(new FakeSampleSource(1000), { uss: 0 });
     await expect(
