@@ -28,6 +28,16 @@ const cli = new Command("bench")
     (value: string) => value.split(",").map((v) => Number(v.trim())),
     [],
   )
+  .option(
+    "--concurrent-scans <n>",
+    "distinct get_all_smaps scans run at once at --backends, to measure what waiting requests cost (0: none)",
+    (value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number");
+      return n;
+    },
+    100,
+  )
   .parse();
 
 const opts = cli.opts<{
@@ -37,6 +47,7 @@ const opts = cli.opts<{
   install: boolean;
   sidecarArg?: string[];
   readThreads: number[];
+  concurrentScans: number;
 }>();
 const curve =
   opts.curve === undefined ? [] : opts.curve === true ? DEFAULT_CURVE : counts(String(opts.curve));
@@ -49,6 +60,7 @@ try {
     install: opts.install,
     sidecarArgs: opts.sidecarArg ?? [],
     readThreads: opts.readThreads.filter((n) => Number.isInteger(n) && n >= 0),
+    concurrentScans: opts.concurrentScans,
   });
   process.stdout.write(formatReport(results, opts.backends, opts.runs));
 } catch (error) {

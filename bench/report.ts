@@ -130,6 +130,26 @@ export function targets(main: StepResult, curve: readonly StepResult[]): Target[
         `set and formatted once per round in ${scrape.renderMs.toFixed(1)} ms`,
     });
   }
+  const c = main.concurrency;
+  if (c !== undefined) {
+    list.push(
+      {
+        name: `${c.scans} concurrent distinct scans: all answered`,
+        met: Object.keys(c.failed).length === 0,
+        figure: Object.keys(c.failed).length === 0 ? "none failed" : JSON.stringify(c.failed),
+      },
+      {
+        name: `${c.scans} concurrent distinct scans: sidecar peak USS at most 2x its single-scan peak`,
+        met: c.concurrentPeakUssKb <= 2 * c.singlePeakUssKb,
+        figure: `${mb(c.concurrentPeakUssKb)} vs ${mb(c.singlePeakUssKb)} = ${ratio(c.concurrentPeakUssKb / c.singlePeakUssKb)}`,
+      },
+      {
+        name: "and back to at most 1.2x its single-scan peak 10 s after",
+        met: c.settledUssKb <= 1.2 * c.singlePeakUssKb,
+        figure: `${mb(c.settledUssKb)} = ${ratio(c.settledUssKb / c.singlePeakUssKb)}`,
+      },
+    );
+  }
   // Linear: a straight line fits the times, and the time stays the same multiple of the kernel's own
   // cost for the same files (whose cost per process also moves with the machine's load).
   const big = curve.filter((r) => r.processes >= 100);
@@ -235,6 +255,18 @@ export function formatReport(all: readonly StepResult[], backends: number, runs:
     out.push(curve.toString());
   }
   if (modes.length > 0) out.push("", `read threads, at ${main.backends} backends:`, modesTable(main, modes));
+  const c = main.concurrency;
+  if (c !== undefined) {
+    const failed = Object.entries(c.failed).map(([code, n]) => `${n} with ${code}`);
+    out.push(
+      "",
+      `${c.scans} distinct get_all_smaps scans at once, at ${main.backends} backends: ${c.seconds.toFixed(1)} s, ` +
+        `${c.rows.min === c.rows.max ? c.rows.min : `${c.rows.min}-${c.rows.max}`} rows each, ` +
+        `${failed.length === 0 ? "none failed" : `failed: ${failed.join(", ")}`}; sidecar USS idle ${mb(c.idleUssKb)}, ` +
+        `one scan ${mb(c.singlePeakUssKb)}, all at once ${mb(c.concurrentPeakUssKb)}, ` +
+        `1 s after ${mb(c.afterUssKb)}, 10 s after ${mb(c.settledUssKb)}`,
+    );
+  }
   out.push("", "targets:");
   for (const t of targets(main, results)) out.push(`  [${t.met ? "met" : "NOT MET"}] ${t.name}: ${t.figure}`);
   for (const mode of modes) {

@@ -1,6 +1,7 @@
 /** One benchmark run: grow the backends step by step and time every query against its floors. */
 import type pg from "pg";
 import { SidecarProcess } from "../harness/sidecar-process.js";
+import { type ConcurrencyResult, measureConcurrency } from "./concurrency.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
@@ -21,6 +22,8 @@ export interface BenchOptions {
   sidecarArgs?: string[];
   /** --read-threads values measured too, at the main backend count, each with its own sidecar. */
   readThreads?: number[];
+  /** Distinct full scans run at once at the main backend count (0: none). */
+  concurrentScans?: number;
 }
 
 /** What is timed; `ours` queries go through the sidecar. */
@@ -62,6 +65,8 @@ export interface StepResult {
   sidecarHwmKb: number;
   /** GET /metrics with a round of this step's processes (the main count only). */
   scrape?: ScrapeResult | undefined;
+  /** Many distinct scans at once (the main step of the default setting only). */
+  concurrency?: ConcurrencyResult | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -169,7 +174,8 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
   if (options.install) await installExtensions();
   const max = steps[steps.length - 1] ?? options.backends;
   progress(`starting a cluster for up to ${max} backends`);
-  const workload = await Workload.start(max);
+  const concurrentScans = options.concurrentScans ?? 0;
+  const workload = await Workload.start(max + concurrentScans);
   const start = (extra: string[] = []) =>
     SidecarProcess.start(workload.cluster, { extraArgs: [...(options.sidecarArgs ?? []), ...extra] });
   let sidecar: SidecarProcess | undefined;
@@ -191,6 +197,12 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
         progress(`timing ${SCRAPES} scrapes of GET /metrics over a round of ${result.processes} processes`);
         result.scrape = await scrapeCost(result.processes, SCRAPES);
       }
+      if (n === options.backends && concurrentScans > 0)
+        result.concurrency = await measureConcurrency(
+          workload.cluster,
+          sidecar.pid as number,
+          concurrentScans,
+        );
       results.push(result);
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.

@@ -300,3 +300,295 @@ SELECT pid,
 
 REVOKE ALL ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top FROM PUBLIC;
 GRANT SELECT ON @extschema@.memory_contexts, @extschema@.backend_memory_contexts_top TO pg_read_all_stats;
+
+-- ---------------------------------------------------------------------------
+-- Where it grows, and snapshots in tables (README.md, "Where it grows" and
+-- "Snapshots in tables").  Every function below runs with its caller's
+-- rights (no SECURITY DEFINER) and pins its search_path, so that objects a
+-- role puts in a schema earlier in the caller's search_path (a pg_cron job's
+-- owner's, say) are never what it calls.
+-- ---------------------------------------------------------------------------
+
+-- Two dumps of a backend's memory contexts `during` apart (at most an hour),
+-- one row per context path (the names from TopMemoryContext down: several
+-- contexts with the same path, such as the CachedPlanSource of every
+-- prepared statement, are summed first, so that nothing is counted twice),
+-- biggest growth first; a path that ends in NULL stands for the children the
+-- server folded into "N more child contexts".  tree_growth_bytes is the
+-- growth of the path and every path below it.  One more row, with a NULL
+-- path, is the memory of its own outside every context (uss_bytes minus the
+-- contexts) before and after.  The caller needs what memory_contexts needs.
+CREATE FUNCTION @extschema@.memory_context_growth(pid integer, during interval)
+RETURNS TABLE (
+  path text[],
+  name text,
+  level integer,
+  contexts_before bigint,
+  contexts_after bigint,
+  bytes_before bigint,
+  bytes_after bigint,
+  growth_bytes bigint,
+  tree_growth_bytes bigint
+)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  target CONSTANT integer := memory_context_growth.pid;
+  dumps jsonb[] := '{}';
+  own bigint[] := '{}';
+  uss bigint;
+BEGIN
+  IF target IS NULL OR during IS NULL THEN
+    RAISE EXCEPTION 'memory_context_growth needs a pid and an interval'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'SELECT * FROM memory_context_growth(12345, ''1 minute'');';
+  END IF;
+  IF during < interval '0' OR during > interval '1 hour' THEN
+    RAISE EXCEPTION 'interval % is out of range: from 0 to 1 hour', during
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The function holds its transaction open in between; for longer periods take snapshots (pg_meminfo_snapshot()) and compare them.';
+  END IF;
+  IF target = @extschema@.pg_meminfo_postmaster_pid() THEN
+    RAISE EXCEPTION 'PID % is the postmaster, which cannot log its memory contexts', target
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Take the pid of a backend or an auxiliary process from pg_stat_activity.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = target) THEN
+    RAISE EXCEPTION 'PID % is not a PostgreSQL server process', target
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Take the pid of a live backend from pg_stat_activity.';
+  END IF;
+
+  FOR round IN 1..2 LOOP
+    IF round = 2 THEN
+      PERFORM pg_sleep(extract(epoch FROM during)::double precision);
+    END IF;
+    -- One dump, its contexts named by path and summed per path.  A context's
+    -- id is the last element of its path (ids are per dump, names are not).
+    dumps := dumps || (
+      WITH dump AS MATERIALIZED (
+        SELECT row_number() OVER () AS n, c.path AS ids, c.name, c.level,
+               coalesce(c.summarized_contexts, 1) AS contexts, c.total_bytes
+          FROM @extschema@.memory_contexts c
+         WHERE c.pid = target
+      ),
+      names AS (
+        SELECT d.ids[cardinality(d.ids)] AS id, d.name FROM dump d WHERE d.name IS NOT NULL
+      ),
+      paths AS (
+        SELECT d.n,
+               array_agg(names.name ORDER BY u.position)
+                 || CASE WHEN d.name IS NULL THEN ARRAY[NULL::text] ELSE '{}'::text[] END AS path
+          FROM dump d
+          CROSS JOIN LATERAL unnest(d.ids) WITH ORDINALITY AS u(id, position)
+          JOIN names ON names.id = u.id
+         GROUP BY d.n, d.name
+      ),
+      totals AS (
+        SELECT paths.path, min(d.name) AS name, min(d.level) AS level,
+               sum(d.contexts) AS contexts, sum(d.total_bytes) AS bytes
+          FROM dump d JOIN paths USING (n)
+         GROUP BY paths.path
+      )
+      -- tree: the path's bytes and those of every path below it.
+      SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'path', t.path, 'name', t.name, 'level', t.level, 'contexts', t.contexts, 'bytes', t.bytes,
+               'tree', (SELECT sum(b.bytes) FROM totals b WHERE b.path[1:cardinality(t.path)] = t.path))), '[]')
+        FROM totals t
+    );
+    SELECT b.uss_bytes INTO uss FROM @extschema@.backend_memory b WHERE b.pid = target;
+    IF uss IS NULL THEN
+      RAISE EXCEPTION 'PID % exited before its memory was read', target
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    own := own || (uss - (SELECT coalesce(sum((e ->> 'bytes')::bigint), 0)
+                            FROM jsonb_array_elements(dumps[round]) e));
+  END LOOP;
+
+  RETURN QUERY
+  SELECT g.path, g.name, g.level, g.contexts_before, g.contexts_after, g.bytes_before, g.bytes_after,
+         g.bytes_after - g.bytes_before AS growth_bytes, g.tree_growth_bytes
+    FROM (SELECT coalesce(a.path, b.path) AS path,
+                 coalesce(a.name, b.name) AS name,
+                 coalesce(a.level, b.level) AS level,
+                 coalesce(b.contexts, 0) AS contexts_before,
+                 coalesce(a.contexts, 0) AS contexts_after,
+                 coalesce(b.bytes, 0) AS bytes_before,
+                 coalesce(a.bytes, 0) AS bytes_after,
+                 coalesce(a.tree, 0) - coalesce(b.tree, 0) AS tree_growth_bytes
+            FROM jsonb_to_recordset(dumps[1])
+                   AS b(path text[], name text, level integer, contexts bigint, bytes bigint, tree bigint)
+            FULL JOIN jsonb_to_recordset(dumps[2])
+                   AS a(path text[], name text, level integer, contexts bigint, bytes bigint, tree bigint)
+              ON a.path = b.path
+          UNION ALL
+          SELECT NULL, 'outside contexts', NULL, NULL, NULL, own[1], own[2], NULL) g
+   ORDER BY g.bytes_after - g.bytes_before DESC, g.path;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.memory_context_growth(integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.memory_context_growth(integer, interval) TO pg_read_all_stats;
+
+-- The rows of backend_memory, kept: pg_meminfo_snapshot() adds the current
+-- ones, all with one sampled_at.  A partition per day (UTC), named
+-- memory_snapshots_YYYYMMDD, made by pg_meminfo_snapshot() when its day has
+-- none, with its index on (pid, sampled_at); pg_meminfo_drop_snapshots()
+-- drops whole days.  The partitions are not members of the extension:
+-- pg_dump dumps them and their rows like any table; DROP EXTENSION drops
+-- them with memory_snapshots.
+CREATE TABLE @extschema@.memory_snapshots (
+  sampled_at timestamptz NOT NULL,
+  pid integer NOT NULL,
+  backend_type text,
+  usename name,
+  datname name,
+  application_name text,
+  state text,
+  query_start timestamptz,
+  query text,
+  rss_bytes bigint,
+  pss_bytes bigint,
+  uss_bytes bigint,
+  anon_bytes bigint,
+  swap_bytes bigint,
+  shared_buffers_bytes bigint,
+  pss_shmem_bytes bigint,
+  oom_score integer,
+  oom_score_adj integer
+) PARTITION BY RANGE (sampled_at);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.memory_snapshots', '');
+
+REVOKE ALL ON @extschema@.memory_snapshots FROM PUBLIC;
+GRANT SELECT ON @extschema@.memory_snapshots TO pg_read_all_stats;
+
+-- Inserts the rows of backend_memory, sampled_at = at for all of them, in
+-- one statement, and returns how many.  The caller needs SELECT on
+-- backend_memory and INSERT on memory_snapshots; the first snapshot of a day
+-- makes that day's partition, which needs the owner of memory_snapshots (the
+-- role that created the extension) and CREATE on its schema.
+CREATE FUNCTION @extschema@.pg_meminfo_snapshot(at timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  nsp CONSTANT name := (SELECT e.extnamespace::regnamespace::name FROM pg_extension e
+                         WHERE e.extname = 'pg_meminfo');
+  day CONSTANT date := (at AT TIME ZONE 'UTC')::date;
+  part CONSTANT name := 'memory_snapshots_' || to_char(day, 'YYYYMMDD');
+  inserted bigint;
+BEGIN
+  IF at IS NULL THEN
+    RAISE EXCEPTION 'pg_meminfo_snapshot needs a time, not NULL'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Call pg_meminfo_snapshot() without an argument to take now().';
+  END IF;
+  IF NOT isfinite(at) THEN
+    RAISE EXCEPTION 'snapshot time % is not a finite time', at
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Call pg_meminfo_snapshot() without an argument to take now().';
+  END IF;
+  IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
+    BEGIN
+      -- The lock CREATE TABLE ... PARTITION OF takes, taken first (no upgrade, which could deadlock
+      -- with pg_meminfo_drop_snapshots): one creator at a time, the second finds the partition made.
+      LOCK TABLE @extschema@.memory_snapshots IN ACCESS EXCLUSIVE MODE;
+      IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.memory_snapshots FOR VALUES FROM (%L) TO (%L)',
+                       nsp, part, nsp, to_char(day, 'YYYY-MM-DD 00:00:00+00'),
+                       to_char(day + 1, 'YYYY-MM-DD 00:00:00+00'));
+        EXECUTE format('CREATE INDEX %I ON %I.%I (pid, sampled_at)', part || '_pid_sampled_at', nsp, part);
+      END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'memory_snapshots has no partition for % and role % may not make one', day, current_user
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = format('Making a partition needs the owner of %I.memory_snapshots and CREATE on schema %I: %s',
+                              nsp, nsp, SQLERRM),
+              HINT = 'Take the first snapshot of each day as the owner of memory_snapshots (the role that created the extension), or schedule pg_meminfo_snapshot() as that role.';
+    END;
+  END IF;
+  INSERT INTO @extschema@.memory_snapshots
+    (sampled_at, pid, backend_type, usename, datname, application_name, state, query_start, query,
+     rss_bytes, pss_bytes, uss_bytes, anon_bytes, swap_bytes, shared_buffers_bytes, pss_shmem_bytes,
+     oom_score, oom_score_adj)
+  SELECT at, b.pid, b.backend_type, b.usename, b.datname, b.application_name, b.state, b.query_start, b.query,
+         b.rss_bytes, b.pss_bytes, b.uss_bytes, b.anon_bytes, b.swap_bytes, b.shared_buffers_bytes,
+         b.pss_shmem_bytes, b.oom_score, b.oom_score_adj
+    FROM @extschema@.backend_memory b;
+  GET DIAGNOSTICS inserted = ROW_COUNT;
+  RETURN inserted;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.pg_meminfo_snapshot(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.pg_meminfo_snapshot(timestamptz) TO pg_read_all_stats;
+
+-- Drops the partitions of memory_snapshots whose every row is older than
+-- now() - older_than (their upper bound is at or before it) and returns
+-- them with their range and how many rows they held.  Dropping a partition
+-- needs its owner.  Partitions without a plain FROM ... TO range (a DEFAULT
+-- one attached by hand) are left alone.
+CREATE FUNCTION @extschema@.pg_meminfo_drop_snapshots(older_than interval)
+RETURNS TABLE (partition_name name, sampled_from timestamptz, sampled_until timestamptz, snapshot_rows bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  cutoff timestamptz;
+  part record;
+  locked boolean := false;
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'pg_meminfo_drop_snapshots needs an interval, not NULL'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'SELECT * FROM pg_meminfo_drop_snapshots(''7 days'');';
+  END IF;
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'older_than must be an interval of 0 or more, not %', older_than
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'SELECT * FROM pg_meminfo_drop_snapshots(''7 days'');';
+  END IF;
+  cutoff := now() - older_than;
+  FOR part IN
+    SELECT p.rel, p.relname, p.bounds[1]::timestamptz AS sampled_from, p.bounds[2]::timestamptz AS sampled_until
+      FROM (SELECT c.oid::regclass AS rel, c.relname,
+                   regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$') AS bounds
+              FROM pg_inherits i
+              JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = '@extschema@.memory_snapshots'::regclass) p
+     WHERE p.bounds IS NOT NULL AND p.bounds[2]::timestamptz <= cutoff
+     ORDER BY 3
+  LOOP
+    IF NOT locked THEN
+      -- The lock DROP TABLE takes on memory_snapshots, taken before the first count (no upgrade,
+      -- which could deadlock with a snapshot making a partition), once there is something to drop.
+      BEGIN
+        LOCK TABLE @extschema@.memory_snapshots IN ACCESS EXCLUSIVE MODE;
+      EXCEPTION WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'role % may not drop partitions of memory_snapshots', current_user
+          USING ERRCODE = 'insufficient_privilege',
+                DETAIL = SQLERRM,
+                HINT = 'Run pg_meminfo_drop_snapshots() as the owner of memory_snapshots and its partitions (the role that created the extension).';
+      END;
+      locked := true;
+    END IF;
+    -- Gone meanwhile (another drop that held the lock before us).
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = part.rel);
+    partition_name := part.relname;
+    sampled_from := part.sampled_from;
+    sampled_until := part.sampled_until;
+    -- Counted through memory_snapshots (pruned to this partition): its readers may count.
+    SELECT count(*) INTO snapshot_rows FROM @extschema@.memory_snapshots s
+     WHERE s.sampled_at >= part.sampled_from AND s.sampled_at < part.sampled_until;
+    EXECUTE format('DROP TABLE %s', part.rel);
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.pg_meminfo_drop_snapshots(interval) FROM PUBLIC;

@@ -5,6 +5,7 @@ import type { RoleAuthorizer } from "../cluster/authorize.js";
 import type { Cluster } from "../cluster/cluster.js";
 import { SOURCES } from "../proc/columns.js";
 import { type CopyOptions, copyRows } from "../rows/copy-rows.js";
+import { rowsPacer } from "../rows/gc-pacer.js";
 import { SharedReads, type SharingOptions } from "../rows/shared-reads.js";
 import { parseBackendPid, parseColumns, parsePids, parseRole } from "./request-params.js";
 import { RowsHeaders, RowsQuery } from "./request-schemas.js";
@@ -57,7 +58,11 @@ export const rowsRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: RowsOptions
         // later failure destroys the stream: the connection closes without the terminating chunk.
         // Identical concurrent requests share one read; a caller that goes away stops waiting for it.
         const gone = new AbortController();
-        reply.raw.once("close", () => gone.abort());
+        reply.raw.once("close", () => {
+          gone.abort();
+          // Its last buffers are written now: free them, rather than at some later scan.
+          rowsPacer.ended();
+        });
         const key = `${source}?${columns.map((c) => c.name).join(",")}&${pids.join(",")}`;
         const rows = shared.rows(
           key,

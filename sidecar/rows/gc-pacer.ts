@@ -40,6 +40,17 @@ export class GcPacer {
       this.#collect({ type: "minor" });
     }
   }
+
+  /**
+   * A stream of rows has ended: collects everything once, when rows went by since the last full
+   * collection, so that the buffers of a burst of scans do not wait for the next one to be freed.
+   */
+  ended(): void {
+    if (this.#collect === undefined || this.#pending + this.#sinceFull === 0) return;
+    this.#pending = 0;
+    this.#sinceFull = 0;
+    this.#collect();
+  }
 }
 
 /** The sidecar's pacer: one for all requests, since the collection is of the whole heap. */

@@ -8,7 +8,11 @@
 export interface SharingOptions {
   /** How long a finished result still serves identical requests, in ms (at most 1000; 0 by default: only while it is read). */
   cacheMs?: number;
-  /** A result larger than this is no longer offered to requests that arrive later (2 MB by default). */
+  /**
+   * Most bytes kept for requests that may arrive later, over all results together (2 MB by default):
+   * a result that would take the total past it is no longer offered, and what its readers have passed
+   * is dropped. However many requests run, the rows kept for sharing stay within this.
+   */
   maxSharedBytes?: number;
 }
 
@@ -35,6 +39,8 @@ export class SharedReads {
   readonly #cacheMs: number;
   readonly #maxSharedBytes: number;
   readonly #entries = new Map<string, Entry>();
+  /** Bytes of the chunks of the results still offered (shared), all together. */
+  #sharedBytes = 0;
 
   constructor(options: SharingOptions = {}) {
     this.#cacheMs = Math.min(Math.max(options.cacheMs ?? 0, 0), MAX_CACHE_MS);
@@ -111,7 +117,8 @@ export class SharedReads {
       } else {
         entry.chunks.push(step.value);
         entry.bytes += step.value.length;
-        if (entry.bytes > this.#maxSharedBytes) this.#unshare(entry);
+        if (entry.shared) this.#sharedBytes += step.value.length;
+        if (this.#sharedBytes > this.#maxSharedBytes) this.#unshare(entry);
       }
     })()
       .catch((err: unknown) => {
@@ -137,6 +144,7 @@ export class SharedReads {
 
   #unshare(entry: Entry): void {
     if (this.#entries.get(entry.key) === entry) this.#entries.delete(entry.key);
+    if (entry.shared) this.#sharedBytes -= entry.bytes;
     entry.shared = false;
     this.#trim(entry);
   }

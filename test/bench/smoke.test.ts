@@ -11,8 +11,15 @@ describe("npm run bench", () => {
   });
 
   // Keeps the benchmark from rotting: 5 backends, one timed run.
-  it("runs end to end with 5 backends and prints its report", { timeout: 60_000 }, async () => {
-    const results = await runBench({ backends: 5, curve: [], runs: 1, install: isRoot(), readThreads: [0] });
+  it("runs end to end with 5 backends and prints its report", { timeout: 90_000 }, async () => {
+    const results = await runBench({
+      backends: 5,
+      curve: [],
+      runs: 1,
+      install: isRoot(),
+      readThreads: [0],
+      concurrentScans: 3,
+    });
     expect(results).toHaveLength(2);
     const [step, inThread] = results;
     expect(inThread?.readThreads).toBe(0);
@@ -36,8 +43,13 @@ describe("npm run bench", () => {
     expect(step?.scrape?.series).toBeGreaterThan(10 * 6);
     expect(step?.scrape?.medianMs).toBeGreaterThan(0);
     expect(step?.scrape?.gzipBytes).toBeLessThan(step?.scrape?.bytes ?? 0);
+    // Three distinct scans at once, each of every process's mappings.
+    expect(step?.concurrency?.failed).toEqual({});
+    expect(step?.concurrency?.rows.min).toBeGreaterThan(100);
+    expect(step?.concurrency?.concurrentPeakUssKb).toBeGreaterThan(4096);
     const report = formatReport(results, 5, 1);
     expect(report).toMatch(/\[(met|NOT MET)\] GET \/metrics under 5 ms at 5 backends: /);
+    expect(report).toContain("3 distinct get_all_smaps scans at once");
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");
     expect(report).toContain("targets with --read-threads 0:");

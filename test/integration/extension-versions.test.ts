@@ -1,18 +1,27 @@
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { backendPid, clientAndIdleBackend, connect, explainVerbose } from "../support/db.js";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backendPid, clientAndIdleBackend, explainVerbose } from "../support/db.js";
+import { dropDatabase, scratchDatabase } from "../support/scratch-database.js";
 
-/** Everything of the extension that a user could tell apart: members, columns, options, grants, bodies. */
+/**
+ * Everything of the extension that a user could tell apart: members, columns (NOT NULL too), options,
+ * grants, bodies (with their SET search_path), partition keys, indexes, and the tables pg_dump dumps the
+ * rows of (pg_extension_config_dump).
+ */
 const DESCRIBE = `
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
        CASE d.classid
          WHEN 'pg_class'::regclass THEN (
            SELECT concat_ws(' | ', c.relkind, c.relacl::text, c.reloptions::text,
                     (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+                                       CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
                                        coalesce(' ' || a.attacl::text, ''), ', ' ORDER BY a.attnum)
                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
                     (SELECT array_to_string(ft.ftoptions, ',') FROM pg_foreign_table ft WHERE ft.ftrelid = c.oid),
-                    CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END)
+                    CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END,
+                    CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+                    (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1)
+                       FROM pg_index i WHERE i.indrelid = c.oid))
              FROM pg_class c WHERE c.oid = d.objid)
          WHEN 'pg_proc'::regclass THEN (
            SELECT concat_ws(' | ', pg_get_functiondef(p.oid), p.proacl::text) FROM pg_proc p WHERE p.oid = d.objid)
@@ -21,42 +30,25 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
   FROM pg_depend d
   JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
  WHERE e.extname = 'pg_meminfo' AND d.deptype = 'e'
+UNION ALL
+SELECT 'rows dumped by pg_dump', concat_ws(' | ', e.extconfig::regclass[]::text, e.extcondition::text)
+  FROM pg_extension e WHERE e.extname = 'pg_meminfo'
  ORDER BY 1`;
-
-async function database(name: string): Promise<pg.Client> {
-  const admin = await connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const client = new pg.Client({
-    host: inject("pgHost"),
-    port: inject("pgPort"),
-    user: inject("pgUser"),
-    database: name,
-  });
-  await client.connect();
-  return client;
-}
 
 describe("extension versions", () => {
   let fresh: pg.Client;
   let updated: pg.Client;
 
   beforeAll(async () => {
-    fresh = await database("regress_fresh");
-    updated = await database("regress_updated");
+    fresh = await scratchDatabase("regress_fresh");
+    updated = await scratchDatabase("regress_updated");
   });
 
   afterAll(async () => {
     await fresh.end();
     await updated.end();
-    const admin = await connect();
-    await admin.query("DROP DATABASE IF EXISTS regress_fresh");
-    await admin.query("DROP DATABASE IF EXISTS regress_updated");
-    await admin.end();
+    await dropDatabase("regress_fresh");
+    await dropDatabase("regress_updated");
   });
 
   it("installs 1.1 by default, and ALTER EXTENSION UPDATE from 1.0 gives the same objects", async () => {
@@ -73,10 +65,22 @@ describe("extension versions", () => {
     // The update changed something: the comparison is not of two 1.0 installs.
     expect(before).not.toEqual(freshObjects);
     expect(freshObjects.map((r) => r.object)).toContain("function pg_meminfo_postmaster_pid()");
+    // The snapshots: a partitioned table whose rows pg_dump dumps, and functions that pin search_path.
+    const described = new Map(freshObjects.map((r) => [r.object, r.definition]));
+    expect(described.get("table memory_snapshots")).toMatch(/^p \| .*RANGE \(sampled_at\)/);
+    expect(described.get("rows dumped by pg_dump")).toBe('{memory_snapshots} | {""}');
+    for (const fn of [
+      "function memory_context_growth(integer,interval)",
+      "function pg_meminfo_snapshot(timestamp with time zone)",
+      "function pg_meminfo_drop_snapshots(interval)",
+    ]) {
+      expect(described.get(fn), fn).toContain("SET search_path TO 'pg_catalog', 'pg_temp'");
+      expect(described.get(fn), fn).not.toContain("SECURITY DEFINER");
+    }
   });
 
   it("reads the same rows from tables made by the 1.0 script and the updated ones", async () => {
-    const session = await database("regress_old");
+    const session = await scratchDatabase("regress_old");
     try {
       await session.query("CREATE EXTENSION pg_meminfo VERSION '1.0'");
       const me = await backendPid(session);
@@ -91,9 +95,7 @@ describe("extension versions", () => {
       expect(view.rows).toEqual([{ pid: me, own: true }]);
     } finally {
       await session.end();
-      const admin = await connect();
-      await admin.query("DROP DATABASE IF EXISTS regress_old");
-      await admin.end();
+      await dropDatabase("regress_old");
     }
   });
 });

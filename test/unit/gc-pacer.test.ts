@@ -26,6 +26,20 @@ describe("GcPacer", () => {
     ]);
   });
 
+  it("collects everything once when a stream ends after rows went by, and not again until more do", () => {
+    const calls: string[] = [];
+    const pacer = new GcPacer((options) => calls.push(options?.type ?? "full"));
+    pacer.ended();
+    expect(calls).toEqual([]);
+    pacer.handed(100);
+    pacer.ended();
+    pacer.ended();
+    expect(calls).toEqual(["full"]);
+    pacer.handed(GC_EVERY_BYTES);
+    pacer.ended();
+    expect(calls).toEqual(["full", "minor", "full"]);
+  });
+
   it("frees promoted row buffers with a full collection, where a young-generation one does not", () => {
     const gc = (globalThis as { gc?: (options?: { type: "minor" }) => void }).gc;
     if (gc === undefined) throw new Error("vitest runs node with --expose-gc (vitest.config.ts)");

@@ -163,4 +163,29 @@ describe("SharedReads", () => {
     for await (const chunk of reader) text += chunk.toString();
     expect(text).toBe("abcdefgh");
   });
+
+  it("keeps at most maxSharedBytes for newcomers over all results together, however many run", async () => {
+    const guard = new SharedReads({ maxSharedBytes: 10 });
+    // Ten distinct results at once, each read two chunks of 4 bytes in and then held.
+    const readers = Array.from({ length: 10 }, (_, i) => {
+      const hold = gate();
+      let n = 0;
+      const rows = source([`${i}aaa`, `${i}bbb`, `${i}ccc`], async () => {
+        if (++n === 3) await hold.promise;
+      });
+      return { hold, rows, reader: guard.rows(`k${i}`, rows.start) };
+    });
+    for (const r of readers) for (let c = 0; c < 2; c++) await r.reader.next();
+    // 80 bytes were read; only the first results within 10 bytes are still offered to newcomers.
+    expect(guard.shared).toBeLessThanOrEqual(2);
+    const late = source(["late"]);
+    expect(await collect(guard.rows("k9", late.start))).toBe("late");
+    expect(late.stats.started).toBe(1);
+    for (const r of readers) {
+      r.hold.open();
+      let rest = "";
+      for await (const chunk of r.reader) rest += chunk.toString();
+      expect(rest).toHaveLength(4);
+    }
+  });
 });

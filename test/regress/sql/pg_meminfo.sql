@@ -180,6 +180,28 @@ SELECT processes > 1 AS several FROM cluster_memory;
 SELECT count(*) AS limits FROM memory_limits;
 RESET ROLE;
 
+-- Snapshots and growth: reading is for pg_read_all_stats, every function runs
+-- with the caller's rights and pins its search_path.
+SELECT has_table_privilege('public', 'memory_snapshots', 'SELECT') AS public_select,
+       has_table_privilege('pg_read_all_stats', 'memory_snapshots', 'SELECT') AS stats_select,
+       has_table_privilege('pg_read_all_stats', 'memory_snapshots', 'INSERT') AS stats_insert;
+SELECT p.proname, p.prosecdef AS security_definer, p.proconfig,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
+       has_function_privilege('pg_read_all_stats', p.oid, 'EXECUTE') AS stats_execute
+FROM pg_proc p
+WHERE p.proname IN ('memory_context_growth', 'pg_meminfo_snapshot', 'pg_meminfo_drop_snapshots')
+ORDER BY 1;
+SET ROLE regress_meminfo_nobody;
+SELECT * FROM memory_snapshots;  -- ERROR
+SELECT pg_meminfo_snapshot();  -- ERROR
+SELECT * FROM memory_context_growth(pg_backend_pid(), '0');  -- ERROR
+RESET ROLE;
+SELECT * FROM memory_context_growth(pg_backend_pid(), '-1 second');  -- ERROR
+SELECT pg_meminfo_snapshot('infinity');  -- ERROR
+SELECT * FROM pg_meminfo_drop_snapshots(NULL);  -- ERROR
+SELECT name, contexts_before > 0 AS listed FROM memory_context_growth(pg_backend_pid(), '0')
+WHERE path = '{TopMemoryContext}' OR path IS NULL ORDER BY 1;
+
 DROP FOREIGN TABLE regress_summary;
 DROP SERVER regress_nowhere;
 DROP ROLE regress_meminfo_nobody;
