@@ -11,6 +11,12 @@ function positive(value: string): number {
   return n;
 }
 
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number, 0 or more");
+  return n;
+}
+
 function counts(value: string): number[] {
   return value.split(",").map((v) => positive(v.trim()));
 }
@@ -31,12 +37,14 @@ const cli = new Command("bench")
   .option(
     "--concurrent-scans <n>",
     "distinct get_all_smaps scans run at once at --backends, to measure what waiting requests cost (0: none)",
-    (value: string) => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("a whole number");
-      return n;
-    },
+    nonNegative,
     100,
+  )
+  .option(
+    "--sampler-seconds <n>",
+    "seconds the history sampler is measured at --backends (0 skips it)",
+    nonNegative,
+    10,
   )
   .parse();
 
@@ -48,6 +56,7 @@ const opts = cli.opts<{
   sidecarArg?: string[];
   readThreads: number[];
   concurrentScans: number;
+  samplerSeconds: number;
 }>();
 const curve =
   opts.curve === undefined ? [] : opts.curve === true ? DEFAULT_CURVE : counts(String(opts.curve));
@@ -61,6 +70,7 @@ try {
     sidecarArgs: opts.sidecarArg ?? [],
     readThreads: opts.readThreads.filter((n) => Number.isInteger(n) && n >= 0),
     concurrentScans: opts.concurrentScans,
+    samplerSeconds: opts.samplerSeconds,
   });
   process.stdout.write(formatReport(results, opts.backends, opts.runs));
 } catch (error) {

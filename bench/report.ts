@@ -1,6 +1,8 @@
 /** The benchmark's report: figures, ratios to the floors and the original, and the targets. */
 import Table from "cli-table3";
+import { DEFAULT_SAMPLE_INTERVAL_MS } from "../sidecar/history/sampler.js";
 import type { QueryName, StepResult } from "./run.js";
+import { SAMPLER_INTERVAL_S } from "./sampler-cost.js";
 
 const LABELS: Record<QueryName, string> = {
   summary: "smap_summary",
@@ -36,6 +38,8 @@ const ORIGINAL: Partial<Record<QueryName, QueryName>> = {
 };
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+/** CPU per round as a share of one core at the default sample interval. */
+const percentOfCore = (cpuMs: number) => `${((100 * cpuMs) / DEFAULT_SAMPLE_INTERVAL_MS).toFixed(2)} %`;
 const ratio = (v: number) => `${v.toFixed(2)}x`;
 const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
 
@@ -112,6 +116,19 @@ export function targets(main: StepResult, curve: readonly StepResult[]): Target[
       met: growth < 4096,
       figure: `+${mb(growth)} at most (original get_all_smaps(): +${mb(main.backendGrowthKb.originalSmaps)})`,
     },
+    // The sampler reads what smap_summary reads (every smaps_rollup, and each stat): its CPU per round
+    // is compared with the sidecar's CPU for that query in the same run, which moves with the machine.
+    ...(main.sampler === undefined
+      ? []
+      : [
+          {
+            name: "history sampler CPU per round at most 1.25x the sidecar's CPU for smap_summary",
+            met: main.sampler.rounds > 0 && main.sampler.cpuMsPerRound <= 1.25 * main.sidecarCpuMs.summary,
+            figure:
+              `${ms(main.sampler.cpuMsPerRound)} ms vs ${ms(main.sidecarCpuMs.summary)} ms per round of ${main.sampler.processes} processes; ` +
+              `${percentOfCore(main.sampler.cpuMsPerRound)} of a core at the default interval`,
+          },
+        ]),
     {
       name: "sidecar peak USS at most 40 MB during get_all_smaps",
       met: main.sidecarPeakUssKb <= 40 * 1024,
@@ -219,6 +236,14 @@ export function formatReport(all: readonly StepResult[], backends: number, runs:
   out.push(
     `sidecar: USS idle ${mb(main.sidecarIdleUssKb)}, peak during get_all_smaps ${mb(main.sidecarPeakUssKb)}; VmHWM ${mb(main.sidecarHwmKb)}`,
   );
+  const sampler = main.sampler;
+  if (sampler !== undefined) {
+    out.push(
+      `history sampler (a sidecar sampling every ${SAMPLER_INTERVAL_S} s, nothing else): ${ms(sampler.cpuMsPerRound)} ms CPU per round ` +
+        `of ${sampler.processes} processes (${sampler.rounds} rounds, ${(100 * sampler.systemShare).toFixed(0)} % of it in the kernel), a round takes ${ms(sampler.roundMs)} ms; ` +
+        `at the default interval of ${DEFAULT_SAMPLE_INTERVAL_MS / 1000} s, ${percentOfCore(sampler.cpuMsPerRound)} of a core`,
+    );
+  }
   if (results.length > 1) {
     out.push("", "scaling:");
     const curve = new Table({

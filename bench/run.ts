@@ -5,6 +5,7 @@ import { type ConcurrencyResult, measureConcurrency } from "./concurrency.js";
 import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
+import { SAMPLER_ARGS, type SamplerCost, samplerCost } from "./sampler-cost.js";
 import { type ScrapeResult, scrapeCost } from "./scrape.js";
 import { cpuMs, sampleUss, ussKb } from "./sidecar-meter.js";
 import { installExtensions, progress, Workload } from "./workload.js";
@@ -24,6 +25,8 @@ export interface BenchOptions {
   readThreads?: number[];
   /** Distinct full scans run at once at the main backend count (0: none). */
   concurrentScans?: number;
+  /** Seconds the history sampler is measured, at the main backend count (default 10; 0 skips it). */
+  samplerSeconds?: number;
 }
 
 /** What is timed; `ours` queries go through the sidecar. */
@@ -67,6 +70,8 @@ export interface StepResult {
   scrape?: ScrapeResult | undefined;
   /** Many distinct scans at once (the main step of the default setting only). */
   concurrency?: ConcurrencyResult | undefined;
+  /** The history sampler's cost, at the main backend count (bench/sampler-cost.ts). */
+  sampler?: SamplerCost | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -176,8 +181,11 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
   progress(`starting a cluster for up to ${max} backends`);
   const concurrentScans = options.concurrentScans ?? 0;
   const workload = await Workload.start(max + concurrentScans);
+  // The queries are timed without the sampler; it is measured on its own (samplerCost).
   const start = (extra: string[] = []) =>
-    SidecarProcess.start(workload.cluster, { extraArgs: [...(options.sidecarArgs ?? []), ...extra] });
+    SidecarProcess.start(workload.cluster, {
+      extraArgs: ["--sample-interval", "0", ...(options.sidecarArgs ?? []), ...extra],
+    });
   let sidecar: SidecarProcess | undefined;
   let client: pg.Client | undefined;
   let psql: PsqlSession | undefined;
@@ -204,6 +212,15 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
           concurrentScans,
         );
       results.push(result);
+      const seconds = options.samplerSeconds ?? 10;
+      if (n === options.backends && seconds > 0) {
+        progress(`measuring the history sampler at ${n} backends for ${seconds} s`);
+        await sidecar.stop();
+        sidecar = await start(SAMPLER_ARGS);
+        result.sampler = await samplerCost(sidecar, client, seconds);
+        await sidecar.stop();
+        sidecar = await start();
+      }
       if (n !== options.backends || (options.readThreads ?? []).length === 0) continue;
       // The other settings at the main count, each with a sidecar of its own; then the default again.
       for (const threads of options.readThreads ?? []) {

@@ -17,16 +17,22 @@ export function ussKb(pid: number): number {
   return MEMORY_KINDS.reduce((sum, kind) => sum + totals.get(kind, "uss"), 0);
 }
 
-/** User plus system CPU of a process (all its threads), in ms. */
-export function cpuMs(pid: number): number {
+/** User and system CPU of a process (all its threads), in ms; 0 when it is gone. */
+export function cpuSplitMs(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 per second).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
+}
+
+/** User plus system CPU of a process (all its threads), in ms. */
+export function cpuMs(pid: number): number {
+  const { user, system } = cpuSplitMs(pid);
+  return user + system;
 }
 
 /** Samples a process's USS every `everyMs` until stopped; resolves with the largest, in kB. */

@@ -14,7 +14,8 @@
  *		source	"smaps" (one row per mapping), "summary" (one per process),
  *				"by_kind" (one per process and kind of memory), "contexts"
  *				(one per memory context of the backends a query names) or
- *				"limits" (one row: the memory limits of the cluster); "kind"
+ *				"limits" (one row: the memory limits of the cluster) or
+ *				"history" (one row per sample of a process's memory); "kind"
  *				is its name in extension version 1.0, still accepted
  *
  *-------------------------------------------------------------------------
@@ -114,10 +115,12 @@ parse_source(const char *value)
 		return MEMINFO_SOURCE_CONTEXTS;
 	if (strcmp(value, "limits") == 0)
 		return MEMINFO_SOURCE_LIMITS;
+	if (strcmp(value, "history") == 0)
+		return MEMINFO_SOURCE_HISTORY;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"source\": \"%s\"", value),
-			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process), \"by_kind\" (one row per process and kind of memory), \"contexts\" (one row per memory context of a backend) and \"limits\" (one row: the memory limits of the cluster).")));
+			 errhint("Valid values are \"smaps\" (one row per mapping), \"summary\" (one row per process), \"by_kind\" (one row per process and kind of memory), \"contexts\" (one row per memory context of a backend), \"limits\" (one row: the memory limits of the cluster) and \"history\" (one row per sample of a process's memory).")));
 	return MEMINFO_SOURCE_SMAPS;	/* keep compiler quiet */
 }
 
@@ -314,6 +317,8 @@ meminfo_source_path(MeminfoSource source)
 			return "/v1/contexts";
 		case MEMINFO_SOURCE_LIMITS:
 			return "/v1/limits";
+		case MEMINFO_SOURCE_HISTORY:
+			return "/v1/history";
 	}
 	return "/v1/smaps";			/* keep compiler quiet */
 }

@@ -62,6 +62,9 @@ PG_FUNCTION_INFO_V1(pg_meminfo_fdw_handler);
 #define EST_KINDS_PER_PROC		8	/* kinds of memory of one backend that
 									 * have mappings (of the nine there are) */
 #define EST_CONTEXTS_PER_PROC	120 /* memory contexts an idle backend logs */
+#define EST_SAMPLES_PER_PROC	360 /* an hour of samples at the sidecar's
+									 * default interval of 10 s */
+#define EST_TIME_SELECTIVITY	0.1 /* of them, the part a time condition keeps */
 
 /*
  * Costs.  Starting a scan means a connection, a request and the sidecar
@@ -79,6 +82,8 @@ typedef struct MeminfoPlanState
 	MeminfoSource source;			/* which rows the table holds */
 	List	   *columns;		/* String nodes: columns the query needs */
 	Expr	   *pid_clause;		/* clause pushed to the sidecar, or NULL */
+	List	   *time_clauses;	/* "history": sampled_at clauses pushed */
+	List	   *time_ops;		/* int list: their comparisons (MEMINFO_TIME_*) */
 } MeminfoPlanState;
 
 /* Executor state of one scan, in node->fdw_state. */
@@ -89,6 +94,8 @@ typedef struct MeminfoScanState
 	List	   *columns;		/* String nodes: columns asked for */
 	ExprState  *pid_expr;		/* value side of the pushed pid clause */
 	bool		pid_is_array;	/* pid_expr yields int4[] rather than int4 */
+	List	   *time_exprs;		/* ExprStates: value sides of the time clauses */
+	List	   *time_ops;		/* int list: their comparisons */
 	bool		started;		/* request sent for the current (re)scan */
 	bool		exhausted;		/* no (more) rows for this scan */
 	MemoryContext request_cxt;	/* connection and COPY state; reset per scan */
@@ -284,6 +291,10 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	if (plan->source != MEMINFO_SOURCE_LIMITS)
 		plan->pid_clause = meminfo_find_pid_clause(root, baserel,
 												   find_column(RelationGetDescr(rel), "pid"));
+	if (plan->source == MEMINFO_SOURCE_HISTORY)
+		plan->time_clauses = meminfo_find_time_clauses(baserel,
+													   find_column(RelationGetDescr(rel), "sampled_at"),
+													   &plan->time_ops);
 	table_close(rel, NoLock);
 
 	/*
@@ -321,6 +332,10 @@ meminfoGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		case MEMINFO_SOURCE_LIMITS:
 			baserel->rows = 1;
 			break;
+		case MEMINFO_SOURCE_HISTORY:
+			baserel->rows = processes * EST_SAMPLES_PER_PROC *
+				(plan->time_clauses != NIL ? EST_TIME_SELECTIVITY : 1.0);
+			break;
 	}
 	baserel->fdw_private = plan;
 }
@@ -354,10 +369,11 @@ meminfoGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 /*
  * meminfoGetForeignPlan
  *		Make the ForeignScan plan node.  Every restriction stays in the
- *		plan's qual for a local recheck; the pushed pid clause also goes to
- *		fdw_exprs, so setrefs fixes it up and the executor can evaluate its
- *		value side.  fdw_private is a one-element list: the List of column
- *		names to ask for.
+ *		plan's qual for a local recheck; the pushed pid clause, then the
+ *		pushed time clauses, also go to fdw_exprs, so setrefs fixes them up
+ *		and the executor can evaluate their value sides.  fdw_private is a
+ *		two-element list: the List of column names to ask for, and the int
+ *		list of the time clauses' comparisons.
  */
 static ForeignScan *
 meminfoGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -366,16 +382,37 @@ meminfoGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 {
 	MeminfoPlanState *plan = (MeminfoPlanState *) baserel->fdw_private;
 
+	List	   *pushed = plan->pid_clause ? list_make1(plan->pid_clause) : NIL;
+
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid,
-							plan->pid_clause ? list_make1(plan->pid_clause) : NIL,
-							list_make1(plan->columns),
+							list_concat(pushed, plan->time_clauses),
+							list_make2(plan->columns, plan->time_ops),
 							NIL, NIL, outer_plan);
 }
 
 /*
  * Execution
  */
+
+/* The time clauses among a plan's fdw_exprs: those after the pid clause. */
+static List *
+pushed_time_clauses(ForeignScan *fsplan)
+{
+	List	   *ops = (List *) lsecond(fsplan->fdw_private);
+	int			skip = list_length(fsplan->fdw_exprs) - list_length(ops);
+
+	return list_copy_tail(fsplan->fdw_exprs, skip);
+}
+
+/* The pid clause among a plan's fdw_exprs, or NULL. */
+static Expr *
+pushed_pid_clause(ForeignScan *fsplan)
+{
+	List	   *ops = (List *) lsecond(fsplan->fdw_private);
+
+	return list_length(fsplan->fdw_exprs) > list_length(ops) ? linitial(fsplan->fdw_exprs) : NULL;
+}
 
 /*
  * meminfoBeginForeignScan
@@ -410,9 +447,12 @@ meminfoBeginForeignScan(ForeignScanState *node, int eflags)
 #endif
 	meminfo_get_options(RelationGetRelid(node->ss.ss_currentRelation), &state->opts);
 	state->columns = (List *) linitial(fsplan->fdw_private);
-	if (fsplan->fdw_exprs != NIL)
+	state->time_ops = (List *) lsecond(fsplan->fdw_private);
+	if (list_length(fsplan->fdw_exprs) > list_length(state->time_ops))
 		state->pid_expr = meminfo_init_pid_expr(linitial(fsplan->fdw_exprs),
 												&node->ss.ps, &state->pid_is_array);
+	state->time_exprs = meminfo_init_time_exprs(pushed_time_clauses(fsplan),
+												&node->ss.ps);
 	state->request_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 											   "pg_meminfo request",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -436,10 +476,11 @@ append_query_value(StringInfo buf, const char *s)
 
 /*
  * The request target for this scan, palloc'd in the current memory context:
- * "/v1/<source>?columns=a,b" and, when pids is not NIL, "&pid=1,2".
+ * "/v1/<source>?columns=a,b", when pids is not NIL "&pid=1,2", and the time
+ * bounds when there are any.
  */
 static char *
-request_target(MeminfoScanState *state, List *pids)
+request_target(MeminfoScanState *state, List *pids, const MeminfoTimeBounds *times)
 {
 	StringInfoData target;
 	ListCell   *lc;
@@ -455,6 +496,7 @@ request_target(MeminfoScanState *state, List *pids)
 	foreach(lc, pids)
 		appendStringInfo(&target, "%s%d", foreach_current_index(lc) == 0 ? "&pid=" : ",",
 						 lfirst_int(lc));
+	meminfo_append_time_params(&target, times);
 	return target.data;
 }
 
@@ -497,6 +539,7 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 {
 	List	   *pids = NIL;
 	bool		no_rows = false;
+	MeminfoTimeBounds times;
 	MemoryContext oldcxt;
 	ErrorContextCallback errcallback;
 
@@ -506,6 +549,9 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 	if (state->pid_expr)
 		pids = meminfo_eval_pids(state->pid_expr, state->pid_is_array,
 								 node->ss.ps.ps_ExprContext, &no_rows);
+	meminfo_eval_time_bounds(state->time_exprs, state->time_ops,
+							 node->ss.ps.ps_ExprContext, &times);
+	no_rows = no_rows || times.no_rows;
 	if (no_rows)
 	{
 		state->exhausted = true;
@@ -514,7 +560,7 @@ start_request(ForeignScanState *node, MeminfoScanState *state)
 
 	oldcxt = MemoryContextSwitchTo(state->request_cxt);
 	state->after_backslash = false;
-	state->target = request_target(state, pids);
+	state->target = request_target(state, pids, &times);
 	push_request_context(&errcallback, state->target);
 
 	state->conn = sidecar_open(state->opts.socket_path, state->opts.timeout_ms);
@@ -622,8 +668,8 @@ meminfoEndForeignScan(ForeignScanState *node)
 /*
  * meminfoExplainForeignScan
  *		Under EXPLAIN VERBOSE, show what is asked of the sidecar: the path,
- *		the columns and the pushed pid filter.  Works without the sidecar and
- *		with a NULL fdw_state.
+ *		the columns and the pushed pid and time filters.  Works without the
+ *		sidecar and with a NULL fdw_state.
  */
 static void
 meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
@@ -631,6 +677,9 @@ meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	MeminfoOptions opts;
 	StringInfoData columns;
+	Expr	   *pid_clause = pushed_pid_clause(fsplan);
+	List	   *time_clauses = pushed_time_clauses(fsplan);
+	List	   *context = NIL;
 	ListCell   *lc;
 
 	if (!es->verbose)
@@ -644,14 +693,20 @@ meminfoExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Sidecar Request", meminfo_source_path(opts.source), es);
 	ExplainPropertyText("Sidecar Columns", columns.data, es);
 	if (fsplan->fdw_exprs != NIL)
-	{
-		List	   *context = set_deparse_context_plan(es->deparse_cxt,
-													   node->ss.ps.plan, NIL);
-
+		context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
+	if (pid_clause != NULL)
 		ExplainPropertyText("Sidecar Pid Filter",
-							deparse_expression(linitial(fsplan->fdw_exprs),
-											   context, false, false),
+							deparse_expression((Node *) pid_clause, context, false, false),
 							es);
+	if (time_clauses != NIL)
+	{
+		StringInfoData filter;
+
+		initStringInfo(&filter);
+		foreach(lc, time_clauses)
+			appendStringInfo(&filter, "%s%s", filter.len > 0 ? " AND " : "",
+							 deparse_expression(lfirst(lc), context, false, false));
+		ExplainPropertyText("Sidecar Time Filter", filter.data, es);
 	}
 }
 

@@ -28,21 +28,24 @@
 
 #include "pg_meminfo.h"
 
-/* Is node a plain reference to the pid column of this relation? */
-static bool
-is_pid_var(Node *node, RelOptInfo *baserel, AttrNumber pid_attno)
+/*
+ * Is node a plain reference to column attno of this relation?  (Also for
+ * the time clauses, time_filter.c.)
+ */
+bool
+meminfo_is_column_var(Node *node, RelOptInfo *baserel, AttrNumber attno)
 {
 	Var		   *var = (Var *) node;
 
 	return node != NULL && IsA(node, Var) &&
 		var->varno == baserel->relid &&
 		var->varlevelsup == 0 &&
-		var->varattno == pid_attno;
+		var->varattno == attno;
 }
 
 /* Can this expression be computed once, before the scan reads any row? */
-static bool
-is_scan_constant(Node *node)
+bool
+meminfo_is_scan_constant(Node *node)
 {
 	return !contain_var_clause(node) &&
 		!contain_volatile_functions(node) &&
@@ -77,8 +80,10 @@ meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,
 				continue;
 			left = linitial(op->args);
 			right = lsecond(op->args);
-			if ((is_pid_var(left, baserel, pid_attno) && is_scan_constant(right)) ||
-				(is_pid_var(right, baserel, pid_attno) && is_scan_constant(left)))
+			if ((meminfo_is_column_var(left, baserel, pid_attno) &&
+				 meminfo_is_scan_constant(right)) ||
+				(meminfo_is_column_var(right, baserel, pid_attno) &&
+				 meminfo_is_scan_constant(left)))
 				return (Expr *) clause;
 		}
 		else if (IsA(clause, ScalarArrayOpExpr))
@@ -87,8 +92,8 @@ meminfo_find_pid_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 			if (saop->opno == Int4EqualOperator && saop->useOr &&
 				list_length(saop->args) == 2 &&
-				is_pid_var(linitial(saop->args), baserel, pid_attno) &&
-				is_scan_constant(lsecond(saop->args)))
+				meminfo_is_column_var(linitial(saop->args), baserel, pid_attno) &&
+				meminfo_is_scan_constant(lsecond(saop->args)))
 				return (Expr *) clause;
 		}
 	}

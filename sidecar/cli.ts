@@ -5,6 +5,8 @@ import { passwordIn, poolConfig } from "./cluster/conninfo.js";
 import { DEFAULT_DUMP_TIMEOUT_MS } from "./contexts/context-dumps.js";
 import type { LogDestination } from "./contexts/log-records.js";
 import { SidecarError } from "./errors.js";
+import { DEFAULT_HISTORY_BYTES, MIN_HISTORY_BYTES, SAMPLE_BYTES } from "./history/ring.js";
+import { DEFAULT_SAMPLE_INTERVAL_MS } from "./history/sampler.js";
 import { SocketDirError } from "./security/socket-dir.js";
 import { closeOnSignals, startServer } from "./server.js";
 
@@ -16,6 +18,8 @@ interface SidecarFlags {
   serverLog?: string;
   serverLogFormat?: LogDestination;
   dumpTimeout?: number;
+  sampleInterval?: number;
+  historyBytes?: number;
 }
 
 const SIDECAR_HELP = `
@@ -42,6 +46,15 @@ logging_collector = on, the csvlog, jsonlog or stderr file named in current_logf
 directory (for stderr, log_line_prefix must contain %p). Without the collector, give the file the
 server's standard error goes to with --server-log. A dump that is not complete within --dump-timeout
 fails; keep the foreign server's timeout option (10 s by default) above it.
+
+History (the memory_history table and the memory_growth view): every --sample-interval seconds the
+sidecar reads /proc/PID/smaps_rollup of every process of the cluster, through the same bound as queries
+(--read-threads), and keeps the figures with pg_stat_activity's labels in a ring of at most
+--history-bytes (${SAMPLE_BYTES} bytes a sample), dropping the oldest samples first. The default, ${DEFAULT_HISTORY_BYTES / 1024 / 1024}MB,
+holds an hour of 500 processes sampled every ${DEFAULT_SAMPLE_INTERVAL_MS / 1000} s. With --sample-interval 0
+nothing is sampled (no /proc read at all) and memory_history is empty. The history lives in the
+sidecar's memory and starts empty at every start. For the labels of other roles' sessions
+(backend_type, backend_start), the sidecar's role needs pg_read_all_stats or superuser.
 
 Examples:
   pg-meminfo sidecar --database "host=/var/run/postgresql port=5432 dbname=postgres"
@@ -77,6 +90,16 @@ export function program(): Command {
       "--dump-timeout <seconds>",
       `how long a memory-context dump may take (default: ${DEFAULT_DUMP_TIMEOUT_MS / 1000}); keep the foreign server's timeout above it`,
       dumpTimeout,
+    )
+    .option(
+      "--sample-interval <seconds>",
+      `seconds between two samples of every process's memory, fractions allowed (default: ${DEFAULT_SAMPLE_INTERVAL_MS / 1000}); 0: no sampling`,
+      sampleInterval,
+    )
+    .option(
+      "--history-bytes <size>",
+      `the most memory the history of samples takes: bytes, or with a unit (kB, MB, GB), at least 1MB (default: ${DEFAULT_HISTORY_BYTES / 1024 / 1024}MB)`,
+      historyBytes,
     )
     .addOption(
       new Option("--log-level <level>", "log level")
@@ -123,6 +146,8 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
           ? undefined
           : { path: resolve(flags.serverLog), format: flags.serverLogFormat ?? formatOf(flags.serverLog) },
       dumpTimeoutMs: flags.dumpTimeout,
+      sampleIntervalMs: flags.sampleInterval,
+      historyBytes: flags.historyBytes,
     });
     closeOnSignals(server);
   } catch (err) {
@@ -150,6 +175,29 @@ function dumpTimeout(value: string): number {
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600)
     throw new InvalidArgumentError("a number of seconds greater than 0 and at most 3600");
   return Math.ceil(seconds * 1000);
+}
+
+/** --sample-interval in seconds (fractions allowed; 0 turns sampling off), as ms. */
+function sampleInterval(value: string): number {
+  const seconds = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (seconds === 0) return 0;
+  if (!(seconds >= 0.1 && seconds <= 86400))
+    throw new InvalidArgumentError("0 (off) or a number of seconds from 0.1 to 86400");
+  return Math.round(seconds * 1000);
+}
+
+const UNITS: Record<string, number> = { "": 1, B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+const MAX_HISTORY_BYTES = 64 * 1024 ** 3;
+
+/** --history-bytes: bytes, or a number with a unit of PostgreSQL's (kB, MB, GB; 1024 each). */
+function historyBytes(value: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|MB|GB)?$/.exec(value);
+  const bytes = match ? Math.floor(Number(match[1]) * (UNITS[match[2] ?? ""] as number)) : Number.NaN;
+  if (!(bytes >= MIN_HISTORY_BYTES && bytes <= MAX_HISTORY_BYTES))
+    throw new InvalidArgumentError(
+      `a size from ${MIN_HISTORY_BYTES / 1024 / 1024}MB to 64GB: bytes, or with a unit (kB, MB, GB), such as 64MB`,
+    );
+  return bytes;
 }
 
 function fail(message: string, hint?: string): void {

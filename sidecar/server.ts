@@ -7,6 +7,7 @@ import { databaseError } from "./cluster/database-error.js";
 import { defaultSocketPath } from "./cluster/socket-path.js";
 import type { ServerLogFile } from "./contexts/server-log.js";
 import { InternalError } from "./errors.js";
+import { DEFAULT_SAMPLE_INTERVAL_MS } from "./history/sampler.js";
 import { build } from "./http/app.js";
 import { ScratchBuffer } from "./proc/proc-file.js";
 import { readParents } from "./proc/process-stat.js";
@@ -27,6 +28,10 @@ export interface ServerOptions {
   serverLog?: ServerLogFile | undefined;
   /** How long a memory-context dump may take, in ms. */
   dumpTimeoutMs?: number | undefined;
+  /** Ms between sample rounds (history/sampler.ts): the default when absent, 0 turns sampling off. */
+  sampleIntervalMs?: number | undefined;
+  /** Bound of the history ring, in bytes (history/ring.ts). */
+  historyBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -62,6 +67,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       pool: reads,
       serverLog: options.serverLog,
       dumpTimeoutMs: options.dumpTimeoutMs,
+      history: {
+        intervalMs: options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS,
+        bytes: options.historyBytes,
+      },
       logger: {
         level: options.logLevel ?? "info",
         // Belt and braces: nothing logs these, and if something ever does they stay out of the log.
@@ -80,10 +89,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       { socket, reader: reads.description },
       `sidecar listening; /proc is read by ${reads.description}`,
     );
+    const sampler = app.sampler;
+    sampler.start();
+    app.log.info(
+      { sampleIntervalMs: sampler.intervalMs, historyBytes: sampler.ring.limit },
+      sampler.intervalMs === 0
+        ? "sampling is off"
+        : `sampling every ${sampler.intervalMs / 1000} s into a history of ${sampler.ring.limit} bytes`,
+    );
     const running = app;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
+        await sampler.stop();
         await running.close();
         await pool.end();
         await rm(socket, { force: true });

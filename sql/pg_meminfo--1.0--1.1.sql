@@ -493,3 +493,108 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION @extschema@.pg_meminfo_drop_snapshots(interval) FROM PUBLIC;
+-- One row per sample the sidecar took of a process's memory: every
+-- --sample-interval (10 s by default) it reads /proc/PID/smaps_rollup of
+-- every process of the cluster and keeps the figures, in bytes, with
+-- pg_stat_activity's labels of the time, in a ring of --history-bytes (an
+-- hour of 500 processes by default); the oldest samples go first.  The
+-- history lives in the sidecar and starts empty when it starts.  WHERE pid =
+-- ... and conditions on sampled_at (>, >=, <, <=, =) are sent to the sidecar.
+CREATE FOREIGN TABLE @extschema@.memory_history (
+  pid integer,
+  sampled_at timestamptz,
+  rss_bytes bigint,
+  pss_bytes bigint,
+  pss_anon_bytes bigint,
+  pss_shmem_bytes bigint,
+  uss_bytes bigint,
+  anon_bytes bigint,
+  swap_bytes bigint,
+  backend_type text,
+  datname text,
+  usename text,
+  application_name text,
+  backend_start timestamptz
+) SERVER pg_meminfo OPTIONS (source 'history');
+
+-- Per live process, how its own memory (pss_anon_bytes, or anon_bytes where
+-- the kernel has no Pss_Anon) moved over the window ending now: first and
+-- last figure, the least-squares slope in bytes per minute and its r2, and
+-- growing, true only for steady growth: at least 6 samples, r2 >= 0.8, at
+-- least 64 kB a minute, and the rise spread over time (cut the time from the
+-- first sample to the last into quarters: each holds a sample, and at most
+-- 40 % of the rise from the first quarter's mean to the last's lies between
+-- two neighbouring quarters), so one step such as a big sort is not growth.
+-- The sidecar's history/growth.ts applies the same rule.  A process is a
+-- pid and its backend_start; a live one is in pg_stat_activity now, or is
+-- the postmaster.  STABLE single-SELECT SQL: inlined, so its conditions on
+-- sampled_at reach the sidecar.
+CREATE FUNCTION @extschema@.memory_growth("window" interval DEFAULT '10 minutes')
+RETURNS TABLE (
+  pid integer,
+  backend_type text,
+  datname text,
+  usename text,
+  application_name text,
+  backend_start timestamptz,
+  samples integer,
+  first_sampled_at timestamptz,
+  last_sampled_at timestamptz,
+  first_bytes bigint,
+  last_bytes bigint,
+  bytes_per_minute float8,
+  r2 float8,
+  growing boolean
+)
+LANGUAGE sql STABLE
+AS $$
+SELECT g.pid, g.backend_type, g.datname, g.usename, g.application_name, g.backend_start,
+       g.samples, g.first_sampled_at, g.last_sampled_at, g.first_bytes, g.last_bytes,
+       g.bytes_per_minute, g.r2,
+       coalesce(g.samples >= 6 AND g.r2 >= 0.8 AND g.bytes_per_minute >= 65536
+                AND g.m1 IS NOT NULL AND g.m2 IS NOT NULL AND g.m3 - g.m0 > 0
+                AND greatest(g.m1 - g.m0, g.m2 - g.m1, g.m3 - g.m2) <= 0.4 * (g.m3 - g.m0),
+                false) AS growing
+  FROM (SELECT q.pid, q.backend_start,
+               (array_agg(q.backend_type ORDER BY q.t DESC))[1] AS backend_type,
+               (array_agg(q.datname ORDER BY q.t DESC))[1] AS datname,
+               (array_agg(q.usename ORDER BY q.t DESC))[1] AS usename,
+               (array_agg(q.application_name ORDER BY q.t DESC))[1] AS application_name,
+               count(*)::integer AS samples,
+               min(q.sampled_at) AS first_sampled_at,
+               max(q.sampled_at) AS last_sampled_at,
+               (array_agg(q.y ORDER BY q.t))[1]::bigint AS first_bytes,
+               (array_agg(q.y ORDER BY q.t DESC))[1]::bigint AS last_bytes,
+               coalesce(regr_slope(q.y, q.x), 0) AS bytes_per_minute,
+               CASE WHEN count(*) >= 3 AND min(q.y) < max(q.y) THEN regr_r2(q.y, q.x) END AS r2,
+               avg(q.y) FILTER (WHERE q.quarter = 0) AS m0,
+               avg(q.y) FILTER (WHERE q.quarter = 1) AS m1,
+               avg(q.y) FILTER (WHERE q.quarter = 2) AS m2,
+               avg(q.y) FILTER (WHERE q.quarter = 3) AS m3
+          FROM (SELECT s.*, (s.t - s.t0)::float8 / 60000 AS x,
+                       CASE WHEN s.t1 > s.t0 THEN least((4 * (s.t - s.t0)) / (s.t1 - s.t0), 3) END AS quarter
+                  FROM (SELECT h.pid, h.backend_start, h.sampled_at, h.backend_type, h.datname,
+                               h.usename, h.application_name, h.t, h.y,
+                               min(h.t) OVER w AS t0, max(h.t) OVER w AS t1
+                          FROM (SELECT m.*, (extract(epoch FROM m.sampled_at) * 1000)::bigint AS t,
+                                       coalesce(m.pss_anon_bytes, m.anon_bytes)::float8 AS y
+                                  FROM @extschema@.memory_history m
+                                 WHERE m.sampled_at > now() - "window" AND m.sampled_at <= now()) h
+                         WHERE h.y IS NOT NULL
+                        WINDOW w AS (PARTITION BY h.pid, h.backend_start)) s) q
+         GROUP BY q.pid, q.backend_start) g
+  JOIN (SELECT a.pid, a.backend_start FROM pg_catalog.pg_stat_activity a
+        UNION ALL
+        SELECT @extschema@.pg_meminfo_postmaster_pid(), pg_catalog.pg_postmaster_start_time()) live
+    ON live.pid = g.pid AND live.backend_start = g.backend_start
+ ORDER BY g.bytes_per_minute DESC, g.pid
+$$;
+
+-- Who keeps growing over the last 10 minutes: ORDER BY bytes_per_minute DESC.
+CREATE VIEW @extschema@.memory_growth AS
+SELECT * FROM @extschema@.memory_growth();
+
+REVOKE ALL ON @extschema@.memory_history, @extschema@.memory_growth FROM PUBLIC;
+GRANT SELECT ON @extschema@.memory_history, @extschema@.memory_growth TO pg_read_all_stats;
+REVOKE ALL ON FUNCTION @extschema@.memory_growth(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.memory_growth(interval) TO pg_read_all_stats;

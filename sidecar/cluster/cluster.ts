@@ -81,7 +81,7 @@ export class Cluster {
     for (const [pid, ms] of started) {
       if (!Number.isNaN(ms)) latestStart.set(pid, Math.ceil((ms + START_SLACK_MS - boot) / MS_PER_TICK));
     }
-    const postmaster = this.#postmaster?.pid ?? 0;
+    const postmaster = this.#postmaster?.pid ?? (await this.identity()).postmaster;
     const uid = (await stat(join(this.#procRoot, String(postmaster))).catch(() => null))?.uid ?? -1;
     return { postmaster, uid, latestStart, procRoot: this.#procRoot };
   }

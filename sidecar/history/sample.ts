@@ -6,7 +6,10 @@
 
 /** The cluster's labels of a process, from pg_stat_activity at the time of the round. */
 export interface ProcessLabels {
-  /** pg_stat_activity.backend_type, "postmaster" for the postmaster. */
+  /**
+   * pg_stat_activity.backend_type, "postmaster" for the postmaster; "" when pg_stat_activity hides it
+   * from the sidecar's role (a session of another role, the sidecar's role without pg_read_all_stats).
+   */
   backendType: string;
   datname: string | null;
   usename: string | null;
@@ -15,7 +18,7 @@ export interface ProcessLabels {
   backendStart: number | null;
 }
 
-/** One process read in one round. Figures in bytes. */
+/** One process read in one round. Figures in bytes; NaN for one the kernel does not print (Pss_Anon before 5.7). */
 export interface ProcessSample {
   pid: number;
   /** Kernel start time, clock ticks after boot (/proc/PID/stat field 22): with pid, the process's identity. */
@@ -70,7 +73,7 @@ export interface Growth {
   samples: number;
   firstSampledAt: number;
   lastSampledAt: number;
-  /** Own memory (see history/growth.ts for which figure) at the first and last sample, bytes. */
+  /** Own memory (pss_anon, or anonymous without it: see history/growth.ts) at the first and last sample, bytes. */
   firstBytes: number;
   lastBytes: number;
   /** Slope of the least-squares line, bytes per minute. */
@@ -84,6 +87,6 @@ export interface Growth {
 /** What the metrics listener and the history route read from the sampler. */
 export interface SampleSource {
   health(): SamplerHealth;
-  /** The growth of every process sampled in the latest round, over the last windowMs. */
+  /** The growth of every process sampled in the latest round, over the last windowMs (none with sampling off). */
   growth(windowMs: number): Growth[];
 }

@@ -6,11 +6,14 @@ import { Cluster } from "../cluster/cluster.js";
 import type { Queryable } from "../cluster/queryable.js";
 import { ContextDumps } from "../contexts/context-dumps.js";
 import type { ServerLogFile } from "../contexts/server-log.js";
+import { HistoryRing } from "../history/ring.js";
+import { Sampler, type SamplerLog } from "../history/sampler.js";
 import type { ReadPool } from "../rows/read-pool.js";
 import { parentsFrom } from "../rows/read-task.js";
 import { SignatureVerifier } from "../security/request-signature.js";
 import { contextsRoutes } from "./contexts.js";
 import { answerClientError, installErrorHandlers } from "./error-handlers.js";
+import { historyRoutes } from "./history.js";
 import { limitsRoutes } from "./limits.js";
 import { installRequestAuth } from "./request-auth.js";
 import { rowsRoutes } from "./rows.js";
@@ -30,6 +33,18 @@ export interface BuildOptions {
   serverLog?: ServerLogFile | undefined;
   /** How long a memory-context dump may take (context-dumps.ts, DEFAULT_DUMP_TIMEOUT_MS). */
   dumpTimeoutMs?: number | undefined;
+  /**
+   * The sampler's interval (0, the default here, turns it off) and its ring's bound in bytes (the
+   * default of history/ring.ts when absent). The app makes the sampler; server.ts starts it.
+   */
+  history?: { intervalMs: number; bytes?: number | undefined } | undefined;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The sampler of the history source (history/sampler.ts); started by server.ts, stopped on close. */
+    sampler: Sampler;
+  }
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
@@ -44,7 +59,11 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   }).withTypeProvider<JsonSchemaToTsProvider>();
   installErrorHandlers(app);
   const { pool, procRoot } = options;
-  app.addHook("onClose", () => pool.close());
+  // The sampler stops before the pool it reads through closes.
+  app.addHook("onClose", async () => {
+    await app.sampler.stop();
+    await pool.close();
+  });
   // Which processes are the cluster's is always read from the real /proc.
   const parents = async (pids: number[]) =>
     parentsFrom(await pool.run({ type: "parents", pids, procRoot: undefined }));
@@ -53,6 +72,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   installRequestAuth(app, new SignatureVerifier(options.secret), cluster);
   await app.register(rowsRoutes, { authorizer, cluster, copy: { pool, procRoot } });
   await app.register(limitsRoutes, { authorizer, cluster, pool });
+  const sampler = new Sampler({
+    db: options.db,
+    pool,
+    cluster,
+    intervalMs: options.history?.intervalMs ?? 0,
+    ring: new HistoryRing(options.history?.bytes),
+    log: app.log as SamplerLog,
+  });
+  app.decorate("sampler", sampler);
+  await app.register(historyRoutes, { authorizer, ring: sampler.ring });
   const dumps = new ContextDumps({
     db: options.db,
     postmasterPid: () => cluster.postmasterPid(),

@@ -80,3 +80,64 @@ export function parsePids(text: string): Set<number> {
   }
   return pids;
 }
+
+/** The time parameters of the history source, microseconds since the Unix epoch (docs/protocol.md). */
+export interface TimeParams {
+  after?: string | undefined;
+  from?: string | undefined;
+  before?: string | undefined;
+  until?: string | undefined;
+}
+
+const MICROS = /^-?[0-9]{1,19}$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+/** Beyond this many ms from the epoch there is no sample (Date's own range). */
+const FAR_MS = 8.64e15;
+
+function micros(name: string, text: string): bigint {
+  const value = MICROS.test(text) ? BigInt(text) : null;
+  if (value === null || value < INT64_MIN || value > INT64_MAX) {
+    throw new BadRequestError(`invalid ${name} "${text}"`, {
+      detail: "A time is a whole number of microseconds since 1970-01-01 00:00 UTC, in decimal.",
+    });
+  }
+  return value;
+}
+
+/** ⌊a / 1000⌋ and ⌈a / 1000⌉ for any sign, as ms numbers (far values clamp to ±Infinity). */
+function msOf(value: bigint, round: "floor" | "ceil"): number {
+  let q = value / 1000n;
+  const r = value % 1000n;
+  if (round === "floor" && r < 0n) q -= 1n;
+  if (round === "ceil" && r > 0n) q += 1n;
+  const ms = Number(q);
+  if (ms > FAR_MS) return Number.POSITIVE_INFINITY;
+  return ms < -FAR_MS ? Number.NEGATIVE_INFINITY : ms;
+}
+
+/**
+ * The samples the time parameters let through, as whole ms from fromMs to toMs, both included
+ * (samples are taken at whole ms): after (>), from (>=), before (<), until (<=); at most one of
+ * after and from, and one of before and until.
+ */
+export function parseTimeRange(params: TimeParams): { fromMs: number; toMs: number } {
+  const { after, from, before, until } = params;
+  if (after !== undefined && from !== undefined) {
+    throw new BadRequestError("after and from both given", {
+      detail: "Give at most one lower bound on the time: after (>) or from (>=).",
+    });
+  }
+  if (before !== undefined && until !== undefined) {
+    throw new BadRequestError("before and until both given", {
+      detail: "Give at most one upper bound on the time: before (<) or until (<=).",
+    });
+  }
+  let fromMs = Number.NEGATIVE_INFINITY;
+  let toMs = Number.POSITIVE_INFINITY;
+  if (after !== undefined) fromMs = msOf(micros("after", after), "floor") + 1;
+  if (from !== undefined) fromMs = msOf(micros("from", from), "ceil");
+  if (before !== undefined) toMs = msOf(micros("before", before), "ceil") - 1;
+  if (until !== undefined) toMs = msOf(micros("until", until), "floor");
+  return { fromMs, toMs };
+}

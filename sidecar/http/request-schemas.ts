@@ -19,3 +19,18 @@ export const RowsHeaders = {
     "x-pg-meminfo-backend-pid": { type: "string" },
   },
 } as const;
+
+/** The history source's query string: the rows' parameters and the time bounds (µs since the epoch). */
+export const HistoryQuery = {
+  type: "object",
+  properties: {
+    columns: { type: "string" },
+    pid: { type: "string" },
+    after: { type: "string" },
+    from: { type: "string" },
+    before: { type: "string" },
+    until: { type: "string" },
+  },
+  required: ["columns"],
+  additionalProperties: false,
+} as const;

@@ -57,6 +57,16 @@ function readStat(pid: number, scratch: ScratchBuffer, options: ProcOptions): st
   }
 }
 
+/** The start time of the process at pid (field 22), or null when it has exited or cannot be read. */
+export function readStartTicks(
+  pid: number,
+  scratch: ScratchBuffer,
+  options: ProcOptions = {},
+): number | null {
+  const stat = readStat(pid, scratch, options);
+  return stat === null ? null : startTicksFromStat(stat);
+}
+
 /**
  * The start time of the process now at pid when it is the cluster's process listed there; null when
  * it is not (another user's, not a child of the postmaster, started after the listing) or has gone.
@@ -71,12 +81,6 @@ export function memberStart(pid: number, membership: Membership, scratch: Scratc
   if (pid !== membership.postmaster && statNumber(stat, 4, 0) !== membership.postmaster) return null;
   const owner = statSync(join(options.procRoot ?? "/proc", String(pid)), { throwIfNoEntry: false })?.uid;
   return owner === membership.uid ? ticks : null;
-}
-
-/** The start time of the process now at pid; null when it has gone or its stat cannot be read. */
-export function startTicksOf(pid: number, scratch: ScratchBuffer, options: ProcOptions = {}): number | null {
-  const stat = readStat(pid, scratch, options);
-  return stat === null ? null : startTicksFromStat(stat);
 }
 
 /**

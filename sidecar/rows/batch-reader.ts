@@ -10,7 +10,7 @@ import { readKindContext } from "../proc/kind-context.js";
 import { byKindCopyText } from "../proc/kind-rows.js";
 import { type KindContext, KindTotals, sumByKind } from "../proc/memory-kinds.js";
 import { type ProcOptions, readProcFileSync, ScratchBuffer } from "../proc/proc-file.js";
-import { type Membership, memberStart, startTicksOf } from "../proc/process-stat.js";
+import { type Membership, memberStart, readStartTicks } from "../proc/process-stat.js";
 import {
   type ProcessValueSource,
   type ProcessValues,
@@ -104,7 +104,7 @@ export class BatchReader {
   }
 
   #startOf(pid: number, membership: Membership): number | null {
-    return startTicksOf(pid, this.#stat, { procRoot: membership.procRoot });
+    return readStartTicks(pid, this.#stat, { procRoot: membership.procRoot });
   }
 
   /** The cluster's executable and main segment, read again once a second or while something is missing. */

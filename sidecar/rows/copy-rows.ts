@@ -9,6 +9,7 @@ import { pageSize } from "../proc/page-size.js";
 import type { Membership } from "../proc/process-stat.js";
 import { rowsPacer } from "./gc-pacer.js";
 import type { ReadPool } from "./read-pool.js";
+import { batchMembership } from "./read-task.js";
 
 export interface CopyOptions {
   pool: ReadPool;
@@ -55,17 +56,8 @@ export async function* copyRows(
   let next = 0;
   const submit = () => {
     const batch = pids.slice(next, next + size);
-    const batchMembership = membership && {
-      postmaster: membership.postmaster,
-      uid: membership.uid,
-      procRoot: membership.procRoot,
-      latestStart: batch.flatMap((pid): [number, number][] => {
-        const limit = membership.latestStart.get(pid);
-        return limit === undefined ? [] : [[pid, limit]];
-      }),
-    };
     const rows = pool.run(
-      { ...task, pids: batch, membership: batchMembership },
+      { ...task, pids: batch, membership: membership && batchMembership(membership, batch) },
       { admit: next === 0, signal },
     );
     // Awaited in order below; until then a failure must not count as unhandled.

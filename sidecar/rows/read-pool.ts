@@ -72,6 +72,7 @@ export class ReadPool {
   readonly #inline: TaskRunner | null;
   #inlineBusy = false;
   #admitted = 0;
+  #started = 0;
   #nextId = 1;
   #closed = false;
 
@@ -95,6 +96,11 @@ export class ReadPool {
   /** Threads started so far (they start on first use). */
   get threads(): number {
     return this.#threads.length;
+  }
+
+  /** Tasks started since the pool was made: each one is a batch of /proc reads. */
+  get tasksStarted(): number {
+    return this.#started;
   }
 
   /** Tasks waiting for a thread. */
@@ -130,7 +136,7 @@ export class ReadPool {
           const at = this.#queue.indexOf(pending);
           if (at === -1) return;
           this.#queue.splice(at, 1);
-          this.#started(pending);
+          this.#left(pending);
           reject(signal.reason);
         };
         signal.addEventListener("abort", pending.onAbort, { once: true });
@@ -142,7 +148,7 @@ export class ReadPool {
   }
 
   /** A task leaves the queue: it no longer counts as waiting, nor listens to its signal. */
-  #started(pending: Pending): void {
+  #left(pending: Pending): void {
     if (pending.admit) this.#admitted--;
     if (pending.onAbort) pending.signal?.removeEventListener("abort", pending.onAbort);
   }
@@ -159,7 +165,8 @@ export class ReadPool {
         thread = this.#start();
       }
       const pending = this.#queue.shift() as Pending;
-      this.#started(pending);
+      this.#left(pending);
+      this.#started++;
       thread.running = pending;
       thread.worker.ref();
       thread.worker.postMessage({ id: pending.id, task: pending.task });
@@ -174,7 +181,8 @@ export class ReadPool {
       this.#inlineBusy = false;
       const pending = this.#queue.shift();
       if (pending === undefined) return;
-      this.#started(pending);
+      this.#left(pending);
+      this.#started++;
       try {
         pending.resolve(runner.run(pending.task));
       } catch (err) {
@@ -228,7 +236,7 @@ export class ReadPool {
   async close(): Promise<void> {
     this.#closed = true;
     for (const pending of this.#queue.splice(0)) {
-      this.#started(pending);
+      this.#left(pending);
       pending.reject(new InternalError("the read pool is closed"));
     }
     const threads = this.#threads.splice(0);

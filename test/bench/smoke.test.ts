@@ -19,6 +19,7 @@ describe("npm run bench", () => {
       install: isRoot(),
       readThreads: [0],
       concurrentScans: 3,
+      samplerSeconds: 3,
     });
     expect(results).toHaveLength(2);
     const [step, inThread] = results;
@@ -47,8 +48,14 @@ describe("npm run bench", () => {
     expect(step?.concurrency?.failed).toEqual({});
     expect(step?.concurrency?.rows.min).toBeGreaterThan(100);
     expect(step?.concurrency?.concurrentPeakUssKb).toBeGreaterThan(4096);
+    // The sampler, measured alone: a round a second, every process, some CPU.
+    expect(step?.sampler?.rounds).toBeGreaterThanOrEqual(2);
+    expect(step?.sampler?.processes).toBe(step?.processes);
+    expect(step?.sampler?.cpuMsPerRound).toBeGreaterThan(0);
+    expect(step?.sampler?.roundMs).toBeGreaterThan(0);
     const report = formatReport(results, 5, 1);
     expect(report).toMatch(/\[(met|NOT MET)\] GET \/metrics under 5 ms at 5 backends: /);
+    expect(report).toContain("history sampler");
     expect(report).toContain("3 distinct get_all_smaps scans at once");
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");

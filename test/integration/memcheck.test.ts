@@ -94,12 +94,14 @@ describe.skipIf(!isRoot())("the FDW under valgrind", () => {
     if (started.code !== 0)
       throw new Error(`pg_ctl start failed:\n${started.stderr}\n${await cluster.log()}`);
 
-    // The extension's own script, pointed at the instrumented module.
-    const script = (await readFile(join(repo, "sql", "pg_meminfo--1.0.sql"), "utf8"))
-      .replace(/^\\echo.*$/m, "")
-      .replaceAll("MODULE_PATHNAME", module)
-      .replaceAll("@extschema@", "public");
-    await cluster.sql(script);
+    // The extension's own scripts (1.0, then the update to 1.1), pointed at the instrumented module.
+    for (const file of ["pg_meminfo--1.0.sql", "pg_meminfo--1.0--1.1.sql"]) {
+      const script = (await readFile(join(repo, "sql", file), "utf8"))
+        .replace(/^\\echo.*$/m, "")
+        .replaceAll("MODULE_PATHNAME", module)
+        .replaceAll("@extschema@", "public");
+      await cluster.sql(script);
+    }
     sidecar = await SidecarProcess.start(cluster);
     fake = await FakeSidecar.start();
     client = await cluster.connect();
@@ -128,6 +130,18 @@ describe.skipIf(!isRoot())("the FDW under valgrind", () => {
     expect(own.rows.map((r) => r.sys_path)).toEqual([module, expect.stringMatching(/vgpreload_memcheck/)]);
     const summary = await client.query("SELECT pid, pss FROM smap_summary");
     expect(summary.rows.length).toBeGreaterThan(1);
+    // The history, with pid and time conditions sent (the sidecar's first round comes at its start).
+    const history = await client.query(
+      "SELECT pid, sampled_at, pss_anon_bytes, application_name FROM memory_history " +
+        "WHERE sampled_at > now() - interval '1 hour' AND sampled_at <= now() AND pid = ANY($1)",
+      [summary.rows.map((r) => r.pid)],
+    );
+    expect(history.rows.length).toBeGreaterThan(1);
+    const none = await client.query(
+      "SELECT count(*)::int AS n FROM memory_history WHERE sampled_at >= now() AND sampled_at < now() - interval '1 s'",
+    );
+    expect(none.rows[0]?.n).toBe(0);
+    expect((await client.query("SELECT * FROM memory_growth('1 hour')")).rows.length).toBeGreaterThan(1);
   });
 
   it("survives every hostile response without a memcheck error in the extension or a crash", async () => {

@@ -16,13 +16,14 @@ SELECT c.relname,
        has_table_privilege('pg_read_all_stats', c.oid, 'SELECT') AS stats_select
 FROM pg_class c
 WHERE c.relname IN ('get_all_smaps', 'smap_summary', 'backend_memory_by_kind', 'backend_memory', 'cluster_memory',
-                    'memory_contexts', 'backend_memory_contexts_top', 'memory_limits', 'oom_candidates')
+                    'memory_contexts', 'backend_memory_contexts_top', 'memory_limits', 'oom_candidates',
+                    'memory_history', 'memory_growth')
 ORDER BY 1;
 SELECT p.proname,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
        has_function_privilege('pg_read_all_stats', p.oid, 'EXECUTE') AS stats_execute
 FROM pg_proc p
-WHERE p.proname IN ('get_all_smaps', 'pg_meminfo_postmaster_pid')
+WHERE p.proname IN ('get_all_smaps', 'pg_meminfo_postmaster_pid', 'memory_growth')
 ORDER BY 1;
 
 -- Sizes, inodes and devices are wide enough for any kernel value.
@@ -92,6 +93,9 @@ SELECT * FROM cluster_memory;  -- ERROR
 SELECT * FROM backend_memory_by_kind;  -- ERROR
 SELECT * FROM memory_limits;  -- ERROR
 SELECT * FROM oom_candidates;  -- ERROR
+SELECT * FROM memory_history;  -- ERROR
+SELECT * FROM memory_growth;  -- ERROR
+SELECT * FROM memory_growth('1 minute');  -- ERROR
 RESET ROLE;
 
 -- Pushdown: EXPLAIN VERBOSE shows the pid filter and the columns sent.
@@ -103,6 +107,14 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT kind, uss_bytes FROM backend_memory_by_kind 
 -- The limits have one row and no pid: nothing is pushed; count(*) asks for the first column.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT memory_limit_bytes FROM memory_limits WHERE oom_kills >= 0;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM memory_limits;
+-- The history: conditions on sampled_at (the built-in timestamptz comparisons,
+-- either way round, with values known when the scan starts) go with the pid.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pss_anon_bytes FROM memory_history
+WHERE pid = 42 AND sampled_at > now() - interval '5 minutes';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM memory_history
+WHERE now() - interval '1 hour' <= sampled_at AND sampled_at < now() AND sampled_at = '2026-01-01 12:00+00';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pid FROM memory_history
+WHERE sampled_at > localtimestamp OR sampled_at < clock_timestamp() - interval '1 day';
 -- Not pushable: a cast of the column, an OR, a volatile value.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid::bigint = 42;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT pss FROM smap_summary WHERE pid = 1 OR rss > 0;
