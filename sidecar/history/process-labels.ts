@@ -50,7 +50,8 @@ export async function labelledProcesses(db: Queryable, postmasterPid: number): P
   let hidden = 0;
   let sharedMemoryBytes: number | null = null;
   for (const row of rows) {
-    if (row.shared_memory_bytes !== null) sharedMemoryBytes = Number(row.shared_memory_bytes);
+    if (typeof row.shared_memory_bytes === "string" && /^[0-9]+$/.test(row.shared_memory_bytes))
+      sharedMemoryBytes = Number(row.shared_memory_bytes);
     const pid = row.pid ?? postmasterPid;
     if (row.pid !== null && row.backend_start_us === null) hidden++;
     labels.set(pid, {
