@@ -56,6 +56,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let app: FastifyInstance | undefined;
   let lock: SocketLock | undefined;
   let metrics: MetricsListener | undefined;
+  /** The secret file once written, removed again when the start-up fails after it. */
+  let written: string | undefined;
   // An idle connection that the cluster drops must not crash the process; the next query reconnects.
   pool.on("error", (err) => app?.log.warn({ err: err.message }, "lost an idle connection to the cluster"));
   try {
@@ -65,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     lock = await prepareSocket(socket);
     const secretPath = secretPathFor(socket);
     const secret = await writeSecret(secretPath);
+    written = secretPath;
     const reads = new ReadPool({ size: options.readThreads });
     app = await build({
       db: pool,
@@ -132,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await metrics?.close();
     await app?.close();
     await pool.end();
+    if (written !== undefined) await removeSecret(written);
     await lock?.release();
     throw err;
   }
