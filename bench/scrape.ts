@@ -1,9 +1,16 @@
 /**
- * The cost of a Prometheus scrape: GET /metrics timed, the median of many, with the metrics listener
- * serving a sampler that holds a round of N processes (labels of a busy cluster, growth for each).
+ * The cost of a Prometheus scrape: GET /metrics timed, the median of many, against a sidecar sampling
+ * the benchmark's cluster every second, and against a listener in this process serving a round of
+ * fixtures with the most label sets a round of N processes can have (every process its own).
  */
+import { rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { privateDir } from "../harness/private-dir.js";
 import { busyRound, FakeSampleSource, growthOf } from "../harness/sample-fixtures.js";
+import { SidecarProcess } from "../harness/sidecar-process.js";
+import { freePort, type ThrowawayCluster } from "../harness/throwaway-cluster.js";
 import { Exposition } from "../sidecar/metrics/exposition.js";
 import { DEFAULT_MAX_LABEL_VALUES } from "../sidecar/metrics/labels.js";
 import { MetricsListener } from "../sidecar/metrics/metrics-listener.js";
@@ -20,8 +27,8 @@ export interface ScrapeResult {
   bytes: number;
   gzipBytes: number;
   series: number;
-  /** Median milliseconds of setting the metrics from a round and formatting them: once per round. */
-  renderMs: number;
+  /** Median milliseconds of setting the metrics from a round and formatting them, once per round (fixtures only). */
+  renderMs?: number | undefined;
 }
 
 /** One GET as Prometheus sends it (gzip accepted), on `agent`'s kept-alive connection: status and body bytes. */
@@ -93,5 +100,48 @@ export async function scrapeCost(processes: number, runs: number, topPids = 10):
     return { processes, renderMs: median(renders), ...(await timeScrapes(listener.url, runs)) };
   } finally {
     await listener.close();
+  }
+}
+
+/** The processes of the round a metrics URL serves, once it serves one (sum of pg_meminfo_processes). */
+async function servedProcesses(url: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await (await fetch(url)).text();
+    const counts = [...text.matchAll(/^pg_meminfo_processes\{[^\n]*\} ([0-9]+)$/gm)];
+    if (counts.length > 0) return counts.reduce((sum, m) => sum + Number(m[1]), 0);
+    await sleep(200);
+  }
+  throw new Error(`${url} served no round within ${timeoutMs} ms`);
+}
+
+/**
+ * Scrapes of a sidecar of its own (beside the benchmark's, so that its sampling every second does not
+ * weigh on the other figures) with --metrics-listen and --metrics-top-pids 10.
+ */
+export async function sidecarScrapeCost(cluster: ThrowawayCluster, runs: number): Promise<ScrapeResult> {
+  const dir = await privateDir("pg-meminfo-bench-metrics-");
+  const port = await freePort();
+  const sidecar = await SidecarProcess.start(cluster, {
+    socket: join(dir, "metrics", "sidecar.sock"),
+    extraArgs: [
+      "--sample-interval",
+      "1",
+      "--metrics-listen",
+      `127.0.0.1:${port}`,
+      "--metrics-top-pids",
+      "10",
+    ],
+  });
+  try {
+    const url = `http://127.0.0.1:${port}/metrics`;
+    // Two rounds: the first one's figures are served, and a second has started.
+    await servedProcesses(url, 30_000);
+    await sleep(1_000);
+    const processes = await servedProcesses(url, 30_000);
+    return { processes, ...(await timeScrapes(url, runs)) };
+  } finally {
+    await sidecar.stop();
+    await rm(dir, { recursive: true, force: true });
   }
 }
