@@ -129,7 +129,8 @@ export class Cluster {
    * up again through the backend that told us.
    */
   async #postmasterOf(backend: number, startedMs: number): Promise<number> {
-    if (this.#postmaster?.startedMs === startedMs) return this.#postmaster.pid;
+    const known = this.#postmaster;
+    if (known !== null && known.startedMs === startedMs) return known.pid;
     const [ppid = null] = await this.#parents([backend]);
     if (ppid === null) {
       throw new InternalError("could not find the postmaster", {

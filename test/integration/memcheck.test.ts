@@ -99,7 +99,9 @@ describe.skipIf(!isRoot())("the FDW under valgrind", () => {
       const script = (await readFile(join(repo, "sql", file), "utf8"))
         .replace(/^\\echo.*$/m, "")
         .replaceAll("MODULE_PATHNAME", module)
-        .replaceAll("@extschema@", "public");
+        .replaceAll("@extschema@", "public")
+        // Only CREATE EXTENSION may mark a table's rows for pg_dump: not needed under valgrind.
+        .replace(/^SELECT pg_catalog\.pg_extension_config_dump\(.*$/gm, "");
       await cluster.sql(script);
     }
     sidecar = await SidecarProcess.start(cluster);

@@ -60,7 +60,8 @@ beforeAll(async () => {
     await writeFile(join(root, String(pid), "smaps_rollup"), fixture("kernel-6.18.smaps_rollup"));
     await writeFile(
       join(root, String(pid), "stat"),
-      `${pid} (postgres) S 1 ${pid} ${pid} 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 10000 1000 10\n`,
+      // Children of the postmaster, as the sampler checks (proc/process-stat.ts).
+      `${pid} (postgres) S ${pid === POSTMASTER ? 1 : POSTMASTER} ${pid} ${pid} 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 10000 1000 10\n`,
     );
   }
 });
@@ -163,14 +164,17 @@ describe("the sampler", () => {
       lastFailure: { reason: "database", message: "could not reach the cluster to find its postmaster" },
     });
     db.failure = null;
-    // A rollup that cannot be read for another reason than the process having gone.
-    await mkdir(join(root, "102", "smaps_rollup"), { recursive: true });
+    // A rollup that cannot be read for another reason than the process having gone (its stat is there).
+    const rollup = join(root, "100", "smaps_rollup");
+    await rm(rollup);
+    await mkdir(rollup);
     try {
       expect(await s.round()).toBeNull();
       expect(s.health().failures.proc).toBe(1);
-      expect(s.health().lastFailure?.message).toMatch(/could not read .*102\/smaps_rollup/);
+      expect(s.health().lastFailure?.message).toMatch(/could not read .*100\/smaps_rollup/);
     } finally {
-      await rm(join(root, "102"), { recursive: true });
+      await rm(rollup, { recursive: true });
+      await writeFile(rollup, fixture("kernel-6.18.smaps_rollup"));
     }
     expect(await s.round()).not.toBeNull();
     expect(s.health()).toMatchObject({
