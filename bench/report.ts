@@ -135,6 +135,24 @@ export function targets(main: StepResult, curve: readonly StepResult[]): Target[
       figure: `${mb(main.sidecarPeakUssKb)} (idle ${mb(main.sidecarIdleUssKb)}; VmHWM ${mb(main.sidecarHwmKb)}, RSS counts the shared node binary)`,
     },
   ];
+  for (const [scrape, of] of [
+    [main.scrape, "a sidecar sampling every second"],
+    [main.scrapeFixture, "fixtures, every process its own labels"],
+  ] as const) {
+    if (scrape === undefined) continue;
+    const render =
+      scrape.renderMs === undefined
+        ? ""
+        : `; set and formatted once per round in ${scrape.renderMs.toFixed(1)} ms`;
+    list.push({
+      name: `GET /metrics under 5 ms at ${main.backends} backends (${of})`,
+      met: scrape.medianMs < 5,
+      figure:
+        `${scrape.medianMs.toFixed(2)} ms median of ${scrape.runs} (max ${scrape.maxMs.toFixed(1)} ms), ` +
+        `${scrape.processes} processes, ${scrape.series} series, ${(scrape.bytes / 1024).toFixed(0)} kB ` +
+        `(${(scrape.gzipBytes / 1024).toFixed(0)} kB gzipped)${render}`,
+    });
+  }
   const c = main.concurrency;
   if (c !== undefined) {
     list.push(

@@ -6,6 +6,7 @@ import { catMs, procFiles } from "./floor.js";
 import { median, statusKb, tempBytes } from "./measure.js";
 import { PsqlSession } from "./psql.js";
 import { SAMPLER_ARGS, type SamplerCost, samplerCost } from "./sampler-cost.js";
+import { type ScrapeResult, scrapeCost, sidecarScrapeCost } from "./scrape.js";
 import { cpuMs, sampleUss, ussKb } from "./sidecar-meter.js";
 import { installExtensions, progress, Workload } from "./workload.js";
 
@@ -65,10 +66,14 @@ export interface StepResult {
   sidecarPeakUssKb: number;
   /** The sidecar's largest resident size (VmHWM) so far, kB. */
   sidecarHwmKb: number;
+  /** GET /metrics of a sidecar sampling this step's processes (the main count only). */
+  scrape?: ScrapeResult | undefined;
   /** Many distinct scans at once (the main step of the default setting only). */
   concurrency?: ConcurrencyResult | undefined;
   /** The history sampler's cost, at the main backend count (bench/sampler-cost.ts). */
   sampler?: SamplerCost | undefined;
+  /** GET /metrics of a round of fixtures as large, every process with labels of its own (the main count only). */
+  scrapeFixture?: ScrapeResult | undefined;
 }
 
 const NAMES = Object.keys(QUERIES) as QueryName[];
@@ -76,6 +81,9 @@ const NAMES = Object.keys(QUERIES) as QueryName[];
 function record<T>(make: () => T): Record<QueryName, T> {
   return Object.fromEntries(NAMES.map((n) => [n, make()])) as Record<QueryName, T>;
 }
+
+/** Timed scrapes of GET /metrics (their median is reported). */
+const SCRAPES = 200;
 
 /** Scans while the sidecar's USS is sampled, apart from the timed runs (the sampling costs CPU). */
 const USS_SCANS = 3;
@@ -195,6 +203,12 @@ export async function runBench(options: BenchOptions): Promise<StepResult[]> {
       await workload.grow(n);
       progress(`measuring at ${n} backends, ${options.runs} runs`);
       const result = await step(workload, client, psql, psqlPid, sidecar.pid as number, options.runs);
+      if (n === options.backends) {
+        progress(`timing ${SCRAPES} scrapes of GET /metrics of a sidecar sampling every second`);
+        result.scrape = await sidecarScrapeCost(workload.cluster, SCRAPES);
+        progress(`timing ${SCRAPES} scrapes of GET /metrics over fixtures of ${result.processes} processes`);
+        result.scrapeFixture = await scrapeCost(result.processes, SCRAPES);
+      }
       if (n === options.backends && concurrentScans > 0)
         result.concurrency = await measureConcurrency(
           workload.cluster,

@@ -1,10 +1,16 @@
 // A throwaway cluster with pg_meminfo and its sidecar, a few sessions doing different work, and
-// smap_summary joined with pg_stat_activity. Runs until Ctrl-C (or exits at once with --once).
+// smap_summary joined with pg_stat_activity. Runs until Ctrl-C (or exits at once with --once). The
+// sidecar serves Prometheus metrics; with --prometheus a throwaway Prometheus scrapes them, and the
+// demo shows what it has next to backend_memory.
 import Table from "cli-table3";
 import type pg from "pg";
 import { type GrowingSession, growSteadily, holdSort } from "../harness/busy-sessions.js";
+import { PrometheusServer } from "../harness/prometheus-server.js";
 import { SidecarProcess } from "../harness/sidecar-process.js";
-import { ThrowawayCluster } from "../harness/throwaway-cluster.js";
+import { freePort, ThrowawayCluster } from "../harness/throwaway-cluster.js";
+
+/** The demo's sample interval, seconds: short, so that Prometheus has figures soon. */
+const SAMPLE_INTERVAL = 2;
 
 // smap_summary joined with pg_stat_activity, with each process's own memory (uss) from
 // backend_memory_by_kind.
@@ -92,6 +98,54 @@ async function printReport(cluster: ThrowawayCluster): Promise<void> {
   }
 }
 
+const DEMO_APPS = "application_name LIKE 'demo-%' AND application_name <> 'demo-report'";
+
+/** Prometheus's figures by application_name next to backend_memory's, taken at the same time. */
+async function printPrometheus(cluster: ThrowawayCluster, prometheus: PrometheusServer): Promise<void> {
+  await prometheus.waitForScrapes(2, 60_000);
+  const client = await cluster.connect("postgres", "postgres", "demo-report");
+  try {
+    const { rows } = await client.query<{ application_name: string; pss: string; anon: string }>(
+      `SELECT application_name, sum(pss_bytes)::text AS pss, sum(anon_bytes)::text AS anon
+         FROM backend_memory WHERE ${DEMO_APPS} GROUP BY 1 ORDER BY 1`,
+    );
+    const byApp = async (memtype: string) =>
+      new Map(
+        (
+          await prometheus.query(
+            `sum by (application_name) (pg_meminfo_memory_bytes{memtype="${memtype}", application_name=~"demo-.*"})`,
+          )
+        ).map((s) => [s.metric.application_name, Number(s.value[1])]),
+      );
+    const [pss, anon] = [await byApp("pss"), await byApp("anon")];
+    const mb = (bytes: number | undefined) =>
+      bytes === undefined ? "" : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+    const table = new Table({
+      head: [
+        "application_name",
+        "pss: Prometheus",
+        "pss: backend_memory",
+        "anon: Prometheus",
+        "anon: backend_memory",
+      ],
+      colAligns: ["left", "right", "right", "right", "right"],
+      style: { compact: true, ...(process.stdout.isTTY ? {} : { head: [], border: [] }) },
+    });
+    for (const row of rows) {
+      table.push([
+        row.application_name,
+        mb(pss.get(row.application_name)),
+        mb(Number(row.pss)),
+        mb(anon.get(row.application_name)),
+        mb(Number(row.anon)),
+      ]);
+    }
+    console.log(table.toString());
+  } finally {
+    await client.end();
+  }
+}
+
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
@@ -101,8 +155,10 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 async function main(): Promise<void> {
   const once = process.argv.includes("--once");
+  const withPrometheus = process.argv.includes("--prometheus");
   let cluster: ThrowawayCluster | undefined;
   let sidecar: SidecarProcess | undefined;
+  let prometheus: PrometheusServer | undefined;
   let sessions: pg.Client[] = [];
   try {
     console.log("Starting a throwaway PostgreSQL cluster...");
@@ -116,7 +172,10 @@ async function main(): Promise<void> {
       throw new Error("extension pg_meminfo is not installed: run `make -C fdw install`");
     await cluster.sql("CREATE EXTENSION pg_meminfo");
     console.log("Starting the sidecar...");
-    sidecar = await SidecarProcess.start(cluster);
+    const metrics = `127.0.0.1:${await freePort()}`;
+    sidecar = await SidecarProcess.start(cluster, {
+      extraArgs: ["--sample-interval", String(SAMPLE_INTERVAL), "--metrics-listen", metrics],
+    });
     console.log(
       "Opening sessions: a big sort in an open transaction, a table scan, an idle one, a growing one...",
     );
@@ -145,6 +204,21 @@ async function main(): Promise<void> {
     console.log(
       `  SELECT name, pg_size_pretty(total_bytes) FROM memory_contexts WHERE pid = ${sort?.pid} ORDER BY total_bytes DESC LIMIT 5;\n`,
     );
+    console.log(`Prometheus metrics of the sidecar (a round every ${SAMPLE_INTERVAL} s):\n`);
+    console.log(`  curl -s http://${metrics}/metrics | grep -v '^#'\n`);
+    if (withPrometheus) {
+      prometheus = await PrometheusServer.start({
+        targets: [metrics],
+        scrapeIntervalSeconds: SAMPLE_INTERVAL,
+      });
+      console.log(`A throwaway Prometheus scrapes them: ${prometheus.url}/graph, for example`);
+      console.log('  sum by (application_name) (pg_meminfo_memory_bytes{memtype="uss"})\n');
+      console.log("What it has after two scrapes, next to backend_memory at the same time:\n");
+      await printPrometheus(cluster, prometheus);
+      console.log(
+        "\nThe Grafana dashboard for them: dashboards/pg_meminfo.json (README: Prometheus and Grafana).\n",
+      );
+    }
     const conninfo = cluster.connectionString();
     console.log("The operator's tools (demo-growing grows steadily: give the history a few minutes):\n");
     console.log(`  bin/pg-meminfo doctor "${conninfo}"`);
@@ -158,6 +232,7 @@ async function main(): Promise<void> {
     console.log("\nCleaning up...");
     await growing?.stop();
     for (const session of sessions) await session.end().catch(() => undefined);
+    await prometheus?.stop();
     await sidecar?.stop();
     await cluster?.destroy();
     console.log("Done.");

@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the PostgreSQL 15 server and its headers (PGXS), a C toolchain, ps/pgrep, runuser,
 # valgrind (the memcheck test of the extension), pg_cron (scheduled snapshots), Prometheus and promtool
-# (the metrics tests), tmux (the terminal tests of top) and Chromium (the HTML report's tests).
+# (the metrics tests), strace (a scrape of the metrics reads nothing), tmux (the terminal tests of top)
+# and Chromium (the HTML report's tests).
 packages=(postgresql-15 postgresql-server-dev-15 build-essential gcc make procps util-linux valgrind
-  postgresql-15-cron prometheus tmux chromium)
+  postgresql-15-cron prometheus strace tmux chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do

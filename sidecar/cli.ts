@@ -8,10 +8,18 @@ import type { LogDestination } from "./contexts/log-records.js";
 import { SidecarError } from "./errors.js";
 import { DEFAULT_HISTORY_BYTES, MIN_HISTORY_BYTES, SAMPLE_BYTES } from "./history/ring.js";
 import { DEFAULT_SAMPLE_INTERVAL_MS } from "./history/sampler.js";
+import {
+  addMetricsOptions,
+  METRICS_HELP,
+  type MetricsFlagError,
+  type MetricsFlags,
+  type MetricsSettings,
+  metricsSettings,
+} from "./metrics/metrics-flags.js";
 import { SocketDirError } from "./security/socket-dir.js";
 import { closeOnSignals, startServer } from "./server.js";
 
-interface SidecarFlags {
+interface SidecarFlags extends MetricsFlags {
   database?: string;
   socket?: string;
   logLevel: string;
@@ -56,14 +64,16 @@ holds an hour of 500 processes sampled every ${DEFAULT_SAMPLE_INTERVAL_MS / 1000
 nothing is sampled (no /proc read at all) and memory_history is empty. The history lives in the
 sidecar's memory and starts empty at every start. For the labels of other roles' sessions
 (backend_type, backend_start), the sidecar's role needs pg_read_all_stats or superuser.
+${METRICS_HELP}
 
 Examples:
   pg-meminfo sidecar --database "host=/var/run/postgresql port=5432 dbname=postgres"
-  PGHOST=/tmp PGPORT=5499 pg-meminfo sidecar --log-level debug`;
+  PGHOST=/tmp PGPORT=5499 pg-meminfo sidecar --log-level debug
+  pg-meminfo sidecar --sample-interval 10 --metrics-listen 9718`;
 
 export function program(): Command {
   const cli = new Command("pg-meminfo").description("per-backend memory diagnostics for PostgreSQL");
-  cli
+  const sidecar = cli
     .command("sidecar")
     .description("serve /proc memory rows to the pg_meminfo foreign data wrapper on a Unix socket")
     .option(
@@ -101,7 +111,8 @@ export function program(): Command {
       "--history-bytes <size>",
       `the most memory the history of samples takes: bytes, or with a unit (kB, MB, GB), at least 1MB (default: ${DEFAULT_HISTORY_BYTES / 1024 / 1024}MB)`,
       historyBytes,
-    )
+    );
+  addMetricsOptions(sidecar)
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
@@ -137,6 +148,13 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
     fail(`invalid --database: ${(err as Error).message}`);
     return;
   }
+  let metrics: MetricsSettings | undefined;
+  try {
+    metrics = metricsSettings(flags, flags.sampleInterval ?? DEFAULT_SAMPLE_INTERVAL_MS);
+  } catch (err) {
+    fail((err as Error).message, (err as MetricsFlagError).hint);
+    return;
+  }
   try {
     const server = await startServer({
       pool,
@@ -150,6 +168,7 @@ async function runSidecar(flags: SidecarFlags): Promise<void> {
       dumpTimeoutMs: flags.dumpTimeout,
       sampleIntervalMs: flags.sampleInterval,
       historyBytes: flags.historyBytes,
+      metrics,
     });
     closeOnSignals(server);
   } catch (err) {

@@ -9,6 +9,8 @@ import type { ServerLogFile } from "./contexts/server-log.js";
 import { InternalError } from "./errors.js";
 import { DEFAULT_SAMPLE_INTERVAL_MS } from "./history/sampler.js";
 import { build } from "./http/app.js";
+import type { MetricsSettings } from "./metrics/metrics-flags.js";
+import { MetricsListener } from "./metrics/metrics-listener.js";
 import { ScratchBuffer } from "./proc/proc-file.js";
 import { readParents } from "./proc/process-stat.js";
 import { ReadPool } from "./rows/read-pool.js";
@@ -32,6 +34,8 @@ export interface ServerOptions {
   sampleIntervalMs?: number | undefined;
   /** Bound of the history ring, in bytes (history/ring.ts). */
   historyBytes?: number | undefined;
+  /** The Prometheus metrics listener (metrics/metrics-listener.ts), on the sampler's figures; none when absent. */
+  metrics?: MetricsSettings | undefined;
 }
 
 export interface RunningServer {
@@ -51,6 +55,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   let app: FastifyInstance | undefined;
   let lock: SocketLock | undefined;
+  let metrics: MetricsListener | undefined;
+  /** The secret file once written, removed again when the start-up fails after it. */
+  let written: string | undefined;
   // An idle connection that the cluster drops must not crash the process; the next query reconnects.
   pool.on("error", (err) => app?.log.warn({ err: err.message }, "lost an idle connection to the cluster"));
   try {
@@ -60,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     lock = await prepareSocket(socket);
     const secretPath = secretPathFor(socket);
     const secret = await writeSecret(secretPath);
+    written = secretPath;
     const reads = new ReadPool({ size: options.readThreads });
     app = await build({
       db: pool,
@@ -77,6 +85,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         redact: ["req.headers['x-pg-meminfo-signature']", "password", "*.password", "secret", "*.secret"],
       },
     });
+    if (options.metrics !== undefined) {
+      if (app.sampler.intervalMs === 0) {
+        throw new InternalError("the metrics listener needs sampling", {
+          hint: "Give --sample-interval a number of seconds above 0.",
+        });
+      }
+      // Before the socket: a port in use stops the start-up before anything is created.
+      metrics = await MetricsListener.start({ ...options.metrics, source: app.sampler });
+    }
     // Created 0600 from the start: the umask closes the window before chmod.
     const umask = process.umask(0o177);
     try {
@@ -97,10 +114,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ? "sampling is off"
         : `sampling every ${sampler.intervalMs / 1000} s into a history of ${sampler.ring.limit} bytes`,
     );
+    if (metrics !== undefined) app.log.info({ metrics: metrics.url }, `Prometheus metrics at ${metrics.url}`);
+    const listener = metrics;
     const running = app;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
+        await listener?.close();
         await sampler.stop();
         await running.close();
         await pool.end();
@@ -112,8 +132,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     return { app: running, socket, close };
   } catch (err) {
+    await metrics?.close();
     await app?.close();
     await pool.end();
+    if (written !== undefined) await removeSecret(written);
     await lock?.release();
     throw err;
   }

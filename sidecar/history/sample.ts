@@ -42,6 +42,11 @@ export interface SampleRound {
   startedAt: number;
   durationMs: number;
   processes: ProcessSample[];
+  /**
+   * The cluster's shared_memory_size setting at the round, bytes (pg_size_bytes(current_setting(
+   * 'shared_memory_size'))); absent or null when the sampler did not read it.
+   */
+  sharedMemoryBytes?: number | null;
 }
 
 /** Why a round failed: the cluster could not be asked, /proc could not be read, the read bound was full. */

@@ -139,8 +139,13 @@ export class Sampler implements SampleSource {
   async round(): Promise<SampleRound | null> {
     const startedAt = this.#now();
     try {
-      const processes = await this.#sample();
-      const round: SampleRound = { startedAt, durationMs: this.#now() - startedAt, processes };
+      const { processes, sharedMemoryBytes } = await this.#sample();
+      const round: SampleRound = {
+        startedAt,
+        durationMs: this.#now() - startedAt,
+        processes,
+        sharedMemoryBytes,
+      };
       this.ring.add(processes);
       const failure = this.#lastFailure;
       if (failure !== null && (this.#latest === null || failure.at >= this.#latest.startedAt))
@@ -173,9 +178,9 @@ export class Sampler implements SampleSource {
     );
   }
 
-  async #sample(): Promise<ProcessSample[]> {
+  async #sample(): Promise<{ processes: ProcessSample[]; sharedMemoryBytes: number | null }> {
     const postmaster = await this.#cluster.postmasterPid();
-    const { labels, hidden } = await labelledProcesses(this.#db, postmaster);
+    const { labels, hidden, sharedMemoryBytes } = await labelledProcesses(this.#db, postmaster);
     if (hidden > 0 && !this.#warnedHidden) {
       this.#warnedHidden = true;
       this.#log.warn(
@@ -206,7 +211,7 @@ export class Sampler implements SampleSource {
       const records = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
       collect(records, batch, labels, samples);
     }
-    return samples;
+    return { processes: samples, sharedMemoryBytes };
   }
 
   health(): SamplerHealth {

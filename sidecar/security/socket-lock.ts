@@ -72,6 +72,9 @@ function release(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once("exit", () => resolve());
+    // Held again while it goes: a start-up that fails has closed everything else, and a process with
+    // nothing left to wait for would exit before saying why.
+    child.ref();
     child.stdin?.end();
   });
 }

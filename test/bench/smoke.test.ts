@@ -48,9 +48,24 @@ describe("npm run bench", () => {
     expect(step?.sampler?.processes).toBe(step?.processes);
     expect(step?.sampler?.cpuMsPerRound).toBeGreaterThan(0);
     expect(step?.sampler?.roundMs).toBeGreaterThan(0);
+    // The scrape's cost: a sidecar sampling the cluster (its own sidecar and the bench's connections
+    // come and go, so about the step's processes), and fixtures of as many processes.
+    expect(Math.abs((step?.scrape?.processes ?? 0) - (step?.processes ?? 0))).toBeLessThanOrEqual(3);
+    expect(step?.scrapeFixture?.processes).toBe(step?.processes);
+    for (const scrape of [step?.scrape, step?.scrapeFixture]) {
+      expect(scrape?.series).toBeGreaterThan(6 * 6);
+      expect(scrape?.medianMs).toBeGreaterThan(0);
+      expect(scrape?.gzipBytes).toBeLessThan(scrape?.bytes ?? 0);
+    }
     const report = formatReport(results, 5, 1);
     expect(report).toContain("history sampler");
     expect(report).toContain("3 distinct get_all_smaps scans at once");
+    expect(report).toMatch(
+      /\[(met|NOT MET)\] GET \/metrics under 5 ms at 5 backends \(a sidecar sampling every second\): /,
+    );
+    expect(report).toMatch(
+      /\[(met|NOT MET)\] GET \/metrics under 5 ms at 5 backends \(fixtures, every process its own labels\): /,
+    );
     expect(report).toContain("original get_all_smaps()");
     expect(report).toContain("targets:");
     expect(report).toContain("targets with --read-threads 0:");

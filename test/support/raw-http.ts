@@ -29,17 +29,25 @@ export function get(
   });
 }
 
-/** Writes bytes to the socket and resolves with everything the peer sends back before it closes. */
-export function exchange(socketPath: string, bytes: string | Buffer, timeoutMs = 5_000): Promise<string> {
+/**
+ * Writes bytes to the Unix socket (or the TCP port) and resolves with everything the peer sends back
+ * before it closes or `timeoutMs` pass. With `end` false the connection stays open after the bytes.
+ */
+export function exchange(
+  to: string | { port: number; host: string },
+  bytes: string | Buffer,
+  timeoutMs = 5_000,
+  end = true,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
+    const socket = typeof to === "string" ? connect(to) : connect(to.port, to.host);
     let answer = "";
     socket.setEncoding("latin1");
     socket.setTimeout(timeoutMs, () => {
       socket.destroy();
       resolve(answer);
     });
-    socket.on("connect", () => socket.end(bytes));
+    socket.on("connect", () => (end ? socket.end(bytes) : socket.write(bytes)));
     socket.on("data", (chunk: string) => {
       answer += chunk;
     });

@@ -40,7 +40,8 @@ class FakeDb implements Queryable {
       usename: null as unknown as string,
       application_name: null as unknown as string,
       backend_start_us: String(START * 1000),
-    });
+      shared_memory_bytes: String(143 * 1024 * 1024),
+    } as (typeof rows)[number]);
     return { rows: rows as unknown as R[] };
   }
 }
@@ -132,6 +133,8 @@ describe("the sampler", () => {
     });
     expect(s.ring.size).toBe(3);
     expect(s.health()).toMatchObject({ rounds: 1, latest: round, lastFailure: null });
+    // shared_memory_size comes with the postmaster's row, for the metrics.
+    expect(round?.sharedMemoryBytes).toBe(143 * 1024 * 1024);
   });
 
   it("leaves out a process whose pid now belongs to one started after the listed one", async () => {
