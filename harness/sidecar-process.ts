@@ -110,7 +110,13 @@ export class SidecarProcess {
             `its output:\n${this.output}`,
         );
       }
-      if (existsSync(this.socketPath) && (await acceptsConnections(this.socketPath))) return;
+      // Its own line, not just a socket that accepts: another sidecar may be serving the same path.
+      if (
+        this.output.includes("sidecar listening") &&
+        existsSync(this.socketPath) &&
+        (await acceptsConnections(this.socketPath))
+      )
+        return;
       await sleep(100);
     }
     throw new Error(
