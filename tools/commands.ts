@@ -42,7 +42,14 @@ export function addToolCommands(cli: Command): void {
     )
     .addHelpText("after", TOP_HELP)
     .action(
-      guarded<TopFlags>(async (conninfo, flags) => (await import("./top/top.js")).runTop(conninfo, flags), 1),
+      guarded<TopFlags>(async (conninfo, flags) => {
+        // Ink draws only the last frame when CI is set (is-in-ci, read when it loads); a terminal
+        // that runs top is interactive, whatever the environment says.
+        if (!flags.once && process.stdout.isTTY) {
+          for (const key of ["CI", "CONTINUOUS_INTEGRATION"]) delete process.env[key];
+        }
+        return (await import("./top/top.js")).runTop(conninfo, flags);
+      }, 1),
     );
 
   cli

@@ -75,6 +75,7 @@ export const SIDECAR_IMAGE: ImageSpec = {
     "tsconfig.json",
     "tsconfig.build.json",
     "sidecar",
+    "tools",
     "bin",
   ],
   buildArgs: {},
